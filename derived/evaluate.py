@@ -1,0 +1,92 @@
+"""One lens call, isolated: whatever the lens does, the caller gets a CallOutcome.
+
+This is the unit an executor runs (and a memo caches). It is pure: same lens,
+params, input draft and context give the same outcome.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from drafts.draft import Draft
+from lenses.lens import FrameContext, Lens, Output
+from lenses.result import COMPLETED, ExecutionResult
+
+__all__ = ["CallOutcome", "call_lens", "RESERVED_META_KEYS"]
+
+RESERVED_META_KEYS = ("batch", "provenance")
+
+
+@attrs.frozen
+class CallOutcome:
+    """What one call gave: plain ``(payload, meta)`` outputs, or an error.
+
+    ``overflow`` says the call yielded more than the limit it was read to;
+    ``result`` is the ExecutionResult of a job-running (media) lens.
+    """
+
+    outputs: tuple = ()
+    error_code: str | None = None
+    error: str | None = None
+    overflow: bool = False
+    result: ExecutionResult | None = None
+
+
+def call_lens(lens: Lens, params: Any, draft: Draft | None, context: FrameContext, limit: int) -> CallOutcome:
+    """Call ``lens`` once and read at most ``limit + 1`` outputs.
+
+    Reading stops one past the limit, so a lens that yields forever cannot
+    hang a recompute; the cap decides what is kept.
+    """
+    try:
+        if lens.takes_context:
+            returned = lens.fn(draft, params, context=context)
+        else:
+            returned = lens.fn(draft, params)
+        if isinstance(returned, ExecutionResult):
+            return _from_result(returned, limit)
+        if isinstance(returned, (str, bytes, Mapping, Draft, Output)) or not isinstance(returned, Iterable):
+            return CallOutcome(
+                error_code="invalidOutput",
+                error=f"lens must return an iterable of outputs, got {type(returned).__name__} "
+                "(wrap a single output in a list, or yield it)",
+            )
+        items = list(itertools.islice(returned, limit + 1))
+    except Exception as exc:  # noqa: BLE001 - a lens error is data, not a crash
+        return CallOutcome(error_code="lensError", error=f"{type(exc).__name__}: {exc}")
+    overflow = len(items) > limit
+    if overflow:
+        del items[limit:]
+    outputs = []
+    for index, item in enumerate(items):
+        if type(item) is Output:
+            meta = item.meta
+            if meta is not None and not isinstance(meta, Mapping):
+                return _invalid(index, f"Output.meta must be a mapping or None, got {type(meta).__name__}")
+            if meta:
+                clash = sorted(k for k in RESERVED_META_KEYS if k in meta)
+                if clash:
+                    return _invalid(index, f"Output.meta keys {clash} are reserved for the engine")
+            outputs.append((item.payload, meta or None))
+        else:
+            outputs.append((item, None))
+    return CallOutcome(outputs=tuple(outputs), overflow=overflow)
+
+
+def _invalid(index: int, message: str) -> CallOutcome:
+    return CallOutcome(error_code="invalidOutput", error=f"output {index}: {message}")
+
+
+def _from_result(result: ExecutionResult, limit: int) -> CallOutcome:
+    if result.status != COMPLETED:
+        return CallOutcome(
+            error_code="executionFailed",
+            error=f"{result.failure_class} failure: {result.message}",
+            result=result,
+        )
+    outputs = tuple((payload, None) for payload in result.outputs)
+    return CallOutcome(outputs=outputs[:limit], overflow=len(outputs) > limit, result=result)

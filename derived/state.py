@@ -1,0 +1,86 @@
+"""DerivedState: everything a recompute produced. Never persisted.
+
+Large indexes are plain dicts built once and handed out as read-only views
+(``MappingProxyType``) that iterate in the deterministic order they were built.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from drafts.draft import Draft
+
+from .diagnostics import DerivedWarning
+
+__all__ = ["DerivedState", "BatchSummary"]
+
+
+@attrs.frozen
+class BatchSummary:
+    """One batch evaluation at a glance."""
+
+    frames: int
+    outputs: int
+    outputs_per_frame: tuple[int, ...]
+    lens_instance_id: str
+    lens_id: str
+    truncated: bool
+    warnings: tuple[DerivedWarning, ...]
+
+
+def _view(value: dict) -> MappingProxyType:
+    return MappingProxyType(value)
+
+
+@attrs.frozen(eq=False, repr=False)
+class DerivedState:
+    """Lens outputs, batch indexes, warnings and execution results of one recompute."""
+
+    _outputs: MappingProxyType = attrs.field(converter=_view)
+    drafts: MappingProxyType = attrs.field(converter=_view)
+    draft_ids_by_batch_id: MappingProxyType = attrs.field(converter=_view)
+    draft_ids_by_batch_frame: MappingProxyType = attrs.field(converter=_view)
+    batch_summary_by_batch_id: MappingProxyType = attrs.field(converter=_view)
+    warnings: tuple[DerivedWarning, ...] = ()
+    results: MappingProxyType = attrs.field(factory=dict, converter=_view)
+    plan: Any = None
+    batch_id_by_instance: MappingProxyType = attrs.field(factory=dict, converter=_view)
+
+    def outputs(self, instance_id: str) -> tuple[Draft, ...]:
+        """The output drafts of one lens instance, in derived order."""
+        try:
+            return self._outputs[instance_id]
+        except KeyError:
+            raise KeyError(f"no lens instance {instance_id!r} in this derived state (known: {list(self._outputs)})") from None
+
+    @property
+    def instance_ids(self) -> tuple[str, ...]:
+        """Lens instances in the order they were evaluated."""
+        return tuple(self._outputs)
+
+    def warnings_for(self, instance_id: str) -> tuple[DerivedWarning, ...]:
+        return tuple(w for w in self.warnings if w.lens_instance_id == instance_id)
+
+    def _key(self) -> tuple:
+        return (
+            tuple((k, tuple(d.id for d in v)) for k, v in self._outputs.items()),
+            self.warnings,
+            tuple(self.batch_summary_by_batch_id.items()),
+            tuple(self.results.items()),
+            getattr(self.plan, "session_id", None),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DerivedState):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}: {len(v)}" for k, v in self._outputs.items())
+        return f"DerivedState(outputs={{{counts}}}, batches={len(self.batch_summary_by_batch_id)}, warnings={len(self.warnings)})"

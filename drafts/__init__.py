@@ -1,0 +1,22 @@
+"""The authoritative side: drafts, carriers, the store (and, later, the journal).
+
+``drafts`` knows nothing of ``lenses`` or ``derived``.
+"""
+
+from .carrier import is_packed_carrier, pack_drafts
+from .draft import Draft, draft_from_json, make_draft
+from .errors import DraftError, StoreError
+from .store import LensInstance, OutputOf, Store
+
+__all__ = [
+    "Draft",
+    "DraftError",
+    "LensInstance",
+    "OutputOf",
+    "Store",
+    "StoreError",
+    "draft_from_json",
+    "is_packed_carrier",
+    "make_draft",
+    "pack_drafts",
+]

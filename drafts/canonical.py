@@ -1,0 +1,206 @@
+"""Deep freezing and canonical encoding of JSON-like values, in one walk.
+
+One walk over a value both checks it, builds its frozen (pyrsistent) form and
+builds the plain form whose canonical bytes name it. Canonical bytes are
+orjson with sorted keys, so they are the same in every process and on every
+machine; nothing depends on ``hash()`` or on ``PMap`` iteration order.
+
+Nested drafts are encoded by id (``{"$draft": id}``). To keep that marker
+unambiguous, every user key that starts with ``$`` gets one more ``$`` in the
+canonical form; ``draft_from_json`` strips it again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from pyrsistent import PMap, PVector, pmap, pvector
+from pyrsistent._pmap import PMap as _PMapType
+
+from .errors import DraftError
+
+__all__ = ["freeze_with_canon", "frozen_scalar_map", "canonical_bytes", "thaw_canon", "path_of", "INT_MIN", "INT_MAX"]
+
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+DRAFT_MARK = "$draft"
+
+_pmap_new = pmap
+_pvector = pvector
+_PVEC = type(pvector())
+_EMPTY_PMAP = pmap()
+
+
+class _Bad(Exception):
+    """Internal: carries a reason up the walk; each level adds its key."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        self.keys: list[Any] = []
+
+
+def path_of(root: str, keys: list[Any]) -> str:
+    return root + "".join(f"[{k!r}]" for k in reversed(keys))
+
+
+def freeze_with_canon(value: Any, root: str, draft_type: type) -> tuple[Any, Any]:
+    """Return ``(frozen, canon)`` for a JSON-like value, or raise DraftError.
+
+    ``canon`` is plain data that orjson can encode; where the input already is
+    canonical plain data it is returned as is (no copy).
+    """
+    try:
+        return _walk(value, draft_type)
+    except _Bad as bad:
+        raise DraftError(bad.reason, path_of(root, bad.keys)) from None
+    except RecursionError:
+        raise DraftError("value is nested too deeply", root) from None
+
+
+def _walk(value: Any, draft_type: type) -> tuple[Any, Any]:
+    t = type(value)
+    if t is str or value is None or t is bool:
+        return value, value
+    if t is int:
+        if INT_MIN <= value <= INT_MAX:
+            return value, value
+        raise _Bad(f"integer {value} does not fit in 64 bits (store it as a string)")
+    if t is float:
+        if math.isfinite(value):
+            return value, value
+        raise _Bad(f"{value!r} is not allowed (use None for a missing value)")
+    if t is dict or t is _PMapType:
+        return _walk_map(value, draft_type)
+    if t is list or t is tuple or t is _PVEC or isinstance(value, PVector):
+        return _walk_seq(value, draft_type)
+    if t is draft_type:
+        return value, {DRAFT_MARK: value.id}
+    # Subclasses of the JSON types (IntEnum, str subclasses, OrderedDict ...)
+    # become the plain type, so their class never leaks into the id.
+    if isinstance(value, bool):
+        return _walk(bool(value), draft_type)
+    if isinstance(value, int):
+        return _walk(int(value), draft_type)
+    if isinstance(value, float):
+        return _walk(float(value), draft_type)
+    if isinstance(value, str):
+        return _walk(str(value), draft_type)
+    if isinstance(value, Mapping):
+        return _walk_map(value, draft_type)
+    if isinstance(value, (bytes, bytearray, set, frozenset)):
+        raise _Bad(f"{t.__name__} is not JSON-like (use a str or a list)")
+    raise _Bad(f"{t.__name__} is not JSON-like (allowed: None, bool, int, float, str, list, dict, Draft)")
+
+
+def _walk_map(value: Mapping, draft_type: type) -> tuple[Any, Any]:
+    # Builds the PMap's buckets in the same pass that checks the values: this
+    # is pyrsistent's own layout (see _pmap._turbo_mapping), pinned by a test
+    # that compares with pmap(). A PMap whose values come back unchanged is
+    # reused as is, so shared frozen parts (provenance) stay shared.
+    size = 2 * len(value) or 8
+    buckets: list = [None] * size
+    canon = {}
+    same = type(value) is dict
+    reuse = type(value) is _PMapType
+    for k, v in value.items():
+        if type(k) is not str:
+            if isinstance(k, str):
+                k = str(k)
+                same = reuse = False
+            else:
+                raise _Bad(f"key {k!r} is a {type(k).__name__}; keys must be str")
+        tv = type(v)
+        if tv is str or v is None or tv is bool or (tv is int and INT_MIN <= v <= INT_MAX):
+            fv = cv = v
+        else:
+            try:
+                fv, cv = _walk(v, draft_type)
+            except _Bad as bad:
+                bad.keys.append(k)
+                raise
+            if fv is not v:
+                reuse = False
+            if cv is not v:
+                same = False
+        if k and k[0] == "$":
+            canon["$" + k] = cv
+            same = False
+        else:
+            canon[k] = cv
+        if not reuse:
+            index = hash(k) % size
+            bucket = buckets[index]
+            if bucket:
+                bucket.append((k, fv))
+            else:
+                buckets[index] = [(k, fv)]
+    if reuse:
+        return value, canon
+    frozen = _PMapType(len(canon), _pvector(buckets)) if canon else _EMPTY_PMAP
+    return frozen, (value if same else canon)
+
+
+def _walk_seq(value: Any, draft_type: type) -> tuple[Any, Any]:
+    frozen = []
+    canon = []
+    same = type(value) is list or type(value) is tuple
+    reuse = type(value) is _PVEC
+    for i, v in enumerate(value):
+        tv = type(v)
+        if tv is str or v is None or tv is bool or (tv is int and INT_MIN <= v <= INT_MAX):
+            fv = cv = v
+        else:
+            try:
+                fv, cv = _walk(v, draft_type)
+            except _Bad as bad:
+                bad.keys.append(i)
+                raise
+            if fv is not v:
+                reuse = False
+            if cv is not v:
+                same = False
+        frozen.append(fv)
+        canon.append(cv)
+    if reuse:
+        return value, canon
+    return _pvector(frozen), (value if same else canon)
+
+
+def frozen_scalar_map(plain: dict) -> PMap:
+    """A PMap of a dict whose values are already frozen and valid (no checks).
+
+    For data the engine itself writes (batch meta); same layout as ``pmap()``.
+    """
+    size = 2 * len(plain) or 8
+    buckets: list = [None] * size
+    for k, v in plain.items():
+        index = hash(k) % size
+        bucket = buckets[index]
+        if bucket:
+            bucket.append((k, v))
+        else:
+            buckets[index] = [(k, v)]
+    return _PMapType(len(plain), _pvector(buckets))
+
+
+def canonical_bytes(canon: Any) -> bytes:
+    """Canonical JSON bytes of plain canonical data (sorted keys, no spaces)."""
+    return orjson.dumps(canon, option=orjson.OPT_SORT_KEYS)
+
+
+def thaw_canon(value: Any, embed_drafts: bool) -> Any:
+    """Frozen value -> plain canonical data.
+
+    With ``embed_drafts`` a nested draft is written whole (for ``to_json``);
+    otherwise by id (for hashing).
+    """
+    if isinstance(value, PMap):
+        return {("$" + k if k[:1] == "$" else k): thaw_canon(v, embed_drafts) for k, v in value.items()}
+    if isinstance(value, PVector):
+        return [thaw_canon(v, embed_drafts) for v in value]
+    if hasattr(value, "_canon_document"):
+        return {DRAFT_MARK: value._canon_document() if embed_drafts else value.id}
+    return value
