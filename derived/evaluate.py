@@ -19,6 +19,8 @@ from lenses.result import COMPLETED, ExecutionResult
 __all__ = ["CallOutcome", "call_lens", "RESERVED_META_KEYS"]
 
 RESERVED_META_KEYS = ("batch", "provenance")
+_GENERATOR = type(x for x in ())
+_PLAIN_ITERABLES = (_GENERATOR, list, tuple)
 
 
 @attrs.frozen
@@ -36,20 +38,26 @@ class CallOutcome:
     result: ExecutionResult | None = None
 
 
-def call_lens(lens: Lens, params: Any, draft: Draft | None, context: FrameContext, limit: int) -> CallOutcome:
+def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit: int) -> CallOutcome:
     """Call ``lens`` once and read at most ``limit + 1`` outputs.
 
+    ``context`` is a ``FrameContext``, or a ``(instance_id, batch_id,
+    frame_index)`` tuple turned into one only for a lens that asks for it.
     Reading stops one past the limit, so a lens that yields forever cannot
     hang a recompute; the cap decides what is kept.
     """
     try:
         if lens.takes_context:
+            if type(context) is tuple:
+                context = FrameContext(*context)
             returned = lens.fn(draft, params, context=context)
         else:
             returned = lens.fn(draft, params)
-        if isinstance(returned, ExecutionResult):
+        if type(returned) in _PLAIN_ITERABLES:
+            pass
+        elif isinstance(returned, ExecutionResult):
             return _from_result(returned, limit)
-        if isinstance(returned, (str, bytes, Mapping, Draft, Output)) or not isinstance(returned, Iterable):
+        elif isinstance(returned, (str, bytes, Mapping, Draft, Output)) or not isinstance(returned, Iterable):
             return CallOutcome(
                 error_code="invalidOutput",
                 error=f"lens must return an iterable of outputs, got {type(returned).__name__} "

@@ -10,6 +10,7 @@ with the instance, batch and frame it concerns; nothing touches the store.
 from __future__ import annotations
 
 import gc
+from array import array
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +31,7 @@ from .caps import Caps
 from .diagnostics import DerivedWarning
 from .evaluate import CallOutcome, call_lens
 from .ids import digest
-from .state import BatchSummary, DerivedState
+from .state import BatchFrameIndex, BatchSummary, DerivedState
 
 __all__ = ["recompute_derived", "evaluation_order", "batch_id_for", "is_batched"]
 
@@ -128,7 +129,7 @@ class _Build:
         self.carriers: dict[str, Draft] = {}
         self.drafts: dict[str, Draft] = {}
         self.by_batch: dict[str, tuple[str, ...]] = {}
-        self.by_batch_frame: dict[tuple[str, int], tuple[str, ...]] = {}
+        self.frame_offsets: dict[str, tuple[tuple[str, ...], array]] = {}
         self.summaries: dict[str, BatchSummary] = {}
         self.batch_ids: dict[str, str] = {}
         self.warnings: list[DerivedWarning] = []
@@ -237,7 +238,7 @@ class _Build:
                 frame_draft, source_id = frame, frame.id
             else:
                 frame_draft, source_id = make_draft(frame), None
-            context = FrameContext(instance_id, batch_id, index)
+            context = (instance_id, batch_id, index)
             outcome = call_lens(lens, params, frame_draft, context, caps.max_drafts_emitted_per_frame)
             batch_meta = {"kind": "mapFrames", "batchId": batch_id, "frameIndex": index,
                           "frameSourceDraftId": source_id}
@@ -265,10 +266,14 @@ class _Build:
         if len(kept) < len(flat):
             per_frame = _keep_prefix(per_frame, len(kept))
 
-        ids_by_frame = self.by_batch_frame
-        for index, made in enumerate(per_frame):
-            ids_by_frame[(batch_id, index)] = tuple(d.id for d in made)
-        self.by_batch[batch_id] = tuple(d.id for d in kept)
+        ids = tuple([d.id for d in kept])
+        offsets = array("q", [0])
+        total = 0
+        for made in per_frame:
+            total += len(made)
+            offsets.append(total)
+        self.by_batch[batch_id] = ids
+        self.frame_offsets[batch_id] = (ids, offsets)
         batch_warnings = tuple(self.warnings[batch_warnings_start:])
         self.summaries[batch_id] = BatchSummary(
             frames=evaluated,
@@ -321,7 +326,7 @@ class _Build:
             outputs=self.outputs,
             drafts=self.drafts,
             draft_ids_by_batch_id=self.by_batch,
-            draft_ids_by_batch_frame=self.by_batch_frame,
+            draft_ids_by_batch_frame=BatchFrameIndex(self.frame_offsets),
             batch_summary_by_batch_id=self.summaries,
             warnings=tuple(self.warnings),
             results=self.results,

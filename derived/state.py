@@ -6,6 +6,8 @@ Large indexes are plain dicts built once and handed out as read-only views
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -15,7 +17,42 @@ from drafts.draft import Draft
 
 from .diagnostics import DerivedWarning
 
-__all__ = ["DerivedState", "BatchSummary"]
+__all__ = ["DerivedState", "BatchSummary", "BatchFrameIndex"]
+
+
+class BatchFrameIndex(Mapping):
+    """``(batch_id, frame_index) -> draft ids``, read-only, in batch then frame order.
+
+    Stored as each batch's id tuple plus an array of frame offsets into it, so
+    a 100k-frame batch costs 8 bytes a frame instead of a tuple and a dict
+    entry per frame.
+    """
+
+    __slots__ = ("_batches",)
+
+    def __init__(self, batches: dict[str, tuple[tuple[str, ...], array]]):
+        self._batches = batches
+
+    def __getitem__(self, key: tuple[str, int]) -> tuple[str, ...]:
+        try:
+            batch_id, frame = key
+            ids, offsets = self._batches[batch_id]
+        except (TypeError, ValueError, KeyError):
+            raise KeyError(key) from None
+        if type(frame) is not int or not 0 <= frame < len(offsets) - 1:
+            raise KeyError(key)
+        return ids[offsets[frame] : offsets[frame + 1]]
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        for batch_id, (_, offsets) in self._batches.items():
+            for frame in range(len(offsets) - 1):
+                yield (batch_id, frame)
+
+    def __len__(self) -> int:
+        return sum(len(offsets) - 1 for _, offsets in self._batches.values())
+
+    def __repr__(self) -> str:
+        return f"BatchFrameIndex({len(self)} frames in {len(self._batches)} batches)"
 
 
 @attrs.frozen
@@ -42,7 +79,7 @@ class DerivedState:
     _outputs: MappingProxyType = attrs.field(converter=_view)
     drafts: MappingProxyType = attrs.field(converter=_view)
     draft_ids_by_batch_id: MappingProxyType = attrs.field(converter=_view)
-    draft_ids_by_batch_frame: MappingProxyType = attrs.field(converter=_view)
+    draft_ids_by_batch_frame: BatchFrameIndex
     batch_summary_by_batch_id: MappingProxyType = attrs.field(converter=_view)
     warnings: tuple[DerivedWarning, ...] = ()
     results: MappingProxyType = attrs.field(factory=dict, converter=_view)

@@ -95,13 +95,39 @@ def _walk(value: Any, draft_type: type) -> tuple[Any, Any]:
     raise _Bad(f"{t.__name__} is not JSON-like (allowed: None, bool, int, float, str, list, dict, Draft)")
 
 
-def _walk_map(value: Mapping, draft_type: type) -> tuple[Any, Any]:
-    # Builds the PMap's buckets in the same pass that checks the values: this
-    # is pyrsistent's own layout (see _pmap._turbo_mapping), pinned by a test
-    # that compares with pmap(). A PMap whose values come back unchanged is
-    # reused as is, so shared frozen parts (provenance) stay shared.
-    size = 2 * len(value) or 8
+# Maps of up to this many entries are stored in one bucket: a lookup scans at
+# most this many pairs, and a small draft costs a third of the memory.
+SMALL_MAP = 8
+
+
+def _pmap_from_pairs(pairs: list) -> PMap:
+    """A PMap from ``(key, value)`` pairs with distinct str keys.
+
+    This is pyrsistent's own layout (``_pmap._turbo_mapping``), except that a
+    small map keeps all its pairs in a single bucket. PMap's lookups, equality,
+    hash and evolver do not depend on the bucket count; a test pins that
+    against ``pmap()``.
+    """
+    n = len(pairs)
+    if n <= SMALL_MAP:
+        return _PMapType(n, _pvector([pairs])) if n else _EMPTY_PMAP
+    size = 2 * n
     buckets: list = [None] * size
+    for pair in pairs:
+        index = hash(pair[0]) % size
+        bucket = buckets[index]
+        if bucket:
+            bucket.append(pair)
+        else:
+            buckets[index] = [pair]
+    return _PMapType(n, _pvector(buckets))
+
+
+def _walk_map(value: Mapping, draft_type: type) -> tuple[Any, Any]:
+    # One pass checks the values, collects the frozen pairs and builds the
+    # canonical dict. A PMap whose values come back unchanged is reused as
+    # is, so shared frozen parts (provenance) stay shared.
+    pairs = []
     canon = {}
     same = type(value) is dict
     reuse = type(value) is _PMapType
@@ -130,17 +156,10 @@ def _walk_map(value: Mapping, draft_type: type) -> tuple[Any, Any]:
             same = False
         else:
             canon[k] = cv
-        if not reuse:
-            index = hash(k) % size
-            bucket = buckets[index]
-            if bucket:
-                bucket.append((k, fv))
-            else:
-                buckets[index] = [(k, fv)]
+        pairs.append((k, fv))
     if reuse:
         return value, canon
-    frozen = _PMapType(len(canon), _pvector(buckets)) if canon else _EMPTY_PMAP
-    return frozen, (value if same else canon)
+    return _pmap_from_pairs(pairs), (value if same else canon)
 
 
 def _walk_seq(value: Any, draft_type: type) -> tuple[Any, Any]:
@@ -172,18 +191,9 @@ def _walk_seq(value: Any, draft_type: type) -> tuple[Any, Any]:
 def frozen_scalar_map(plain: dict) -> PMap:
     """A PMap of a dict whose values are already frozen and valid (no checks).
 
-    For data the engine itself writes (batch meta); same layout as ``pmap()``.
+    For data the engine itself writes (batch meta, meta of derived drafts).
     """
-    size = 2 * len(plain) or 8
-    buckets: list = [None] * size
-    for k, v in plain.items():
-        index = hash(k) % size
-        bucket = buckets[index]
-        if bucket:
-            bucket.append((k, v))
-        else:
-            buckets[index] = [(k, v)]
-    return _PMapType(len(plain), _pvector(buckets))
+    return _pmap_from_pairs(list(plain.items()))
 
 
 def canonical_bytes(canon: Any) -> bytes:

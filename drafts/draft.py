@@ -12,6 +12,7 @@ from pyrsistent import PMap, PVector, pmap
 
 from .canonical import (
     DRAFT_MARK,
+    _pmap_from_pairs,
     canonical_bytes,
     freeze_with_canon,
     frozen_scalar_map,
@@ -144,21 +145,22 @@ def make_draft_extending(payload: Any, meta: Mapping[str, Any] | None, extra: di
     (one frozen map shared by every output of an instance) and batch meta.
     ``payload`` and ``meta`` are checked exactly as ``make_draft`` checks them;
     a property test pins the result equal to ``make_draft``'s. This is what
-    keeps a recompute at ~100k outputs/s (see benchmarks/README.md).
+    keeps a recompute near 100k outputs/s (see benchmarks/README.md).
     """
     frozen_payload, canon_payload = freeze_with_canon(payload, "payload", Draft)
     if meta:
         if not isinstance(meta, Mapping):
             raise DraftError(f"meta must be a mapping or None, got {type(meta).__name__}", "meta")
         frozen_meta, canon_meta = freeze_with_canon(meta, "meta", Draft)
-        frozen_meta = dict(frozen_meta.items())
-        canon_meta = dict(canon_meta)
-    else:
-        frozen_meta, canon_meta = {}, {}
-    for key, (frozen, canon) in extra.items():
-        frozen_meta[key] = frozen
-        canon_meta["$" + key if key[:1] == "$" else key] = canon
-    return _build(draft_id_of(canon_payload, canon_meta), frozen_payload, frozen_scalar_map(frozen_meta))
+        frozen = {k: v for k, v in frozen_meta.items() if k not in extra}
+        canon = dict(canon_meta)
+        for key, (value, plain) in extra.items():
+            frozen[key] = value
+            canon["$" + key if key[:1] == "$" else key] = plain
+        return _build(draft_id_of(canon_payload, canon), frozen_payload, frozen_scalar_map(frozen))
+    pairs = [(key, value) for key, (value, _) in extra.items()]
+    canon = {("$" + key if key[:1] == "$" else key): plain for key, (_, plain) in extra.items()}
+    return _build(draft_id_of(canon_payload, canon), frozen_payload, _pmap_from_pairs(pairs))
 
 
 def _explain_encode_error(payload: Any, meta: Any, exc: Exception) -> DraftError:

@@ -97,11 +97,26 @@ def test_pack_drafts_and_carrier_detection():
         pack_drafts("abc")
 
 
-def test_frozen_scalar_map_has_pmaps_layout():
-    plain = {"kind": "mapFrames", "batchId": "b", "frameIndex": 3, "frameSourceDraftId": None, "variantIndex": 0}
-    built = frozen_scalar_map(plain)
-    assert built == pmap(plain) and dict(built) == plain
-    assert built.set("x", 1)["x"] == 1 and built.remove("kind") == pmap({k: v for k, v in plain.items() if k != "kind"})
+@given(st.dictionaries(keys, st.integers(-(2**63), 2**63 - 1), max_size=20), st.dictionaries(keys, st.integers(), max_size=12))
+def test_our_pmaps_behave_like_pyrsistents(plain, more):
+    """canonical.py lays out PMap buckets itself (one bucket for small maps)."""
+    for built in (frozen_scalar_map(plain), make_draft(plain).payload):
+        reference = pmap(plain)
+        assert built == reference and reference == built and dict(built) == plain
+        assert hash(built) == hash(reference) and len(built) == len(plain)
+        assert all(built[k] == v and k in built for k, v in plain.items())
+        assert "not-a-key-" not in built and built.get("not-a-key-") is None
+        grown, ref_grown = built, reference
+        for k, v in more.items():
+            grown, ref_grown = grown.set(k, v), ref_grown.set(k, v)
+        assert grown == ref_grown and dict(grown) == {**plain, **more}
+        ev = built.evolver()
+        for k, v in more.items():
+            ev[k] = v
+        assert ev.persistent() == ref_grown
+        for k in list(plain)[:3]:
+            assert built.remove(k) == reference.remove(k)
+        assert dict(built) == plain  # the original is unchanged
 
 
 @given(json_values(), st.one_of(st.none(), st.dictionaries(keys, json_values(4), max_size=3)))

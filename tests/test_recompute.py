@@ -278,3 +278,16 @@ def test_derived_state_is_equal_for_equal_stores_built_separately(store):
     copy = pickle.loads(pickle.dumps(store))
     assert isinstance(recompute_derived(copy, registry=REG), DerivedState)
     assert recompute_derived(copy, registry=REG) == recompute_derived(store, registry=REG)
+
+
+def test_batch_frame_index_is_a_read_only_mapping_in_order():
+    _, store = _store([{"text": "a", "n": 0}, {"text": "b", "n": 3}, {"text": "c", "n": 1}], "test.flaky")
+    state = recompute_derived(store, registry=REG)
+    index = state.draft_ids_by_batch_frame
+    (batch_id,) = state.draft_ids_by_batch_id
+    outs = state.outputs("x")
+    assert list(index) == [(batch_id, 0), (batch_id, 1), (batch_id, 2)] and len(index) == 3
+    assert dict(index) == {(batch_id, 0): (outs[0].id,), (batch_id, 1): (), (batch_id, 2): (outs[1].id,)}
+    for missing in [(batch_id, 3), (batch_id, -1), ("nope", 0), "junk", (batch_id, "0")]:
+        assert missing not in index
+    assert not hasattr(index, "__setitem__")
