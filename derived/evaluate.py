@@ -28,7 +28,8 @@ class CallOutcome:
     """What one call gave: plain ``(payload, meta)`` outputs, or an error.
 
     ``overflow`` says the call yielded more than the limit it was read to;
-    ``result`` is the ExecutionResult of a job-running (media) lens.
+    ``result`` is the ExecutionResult of a job-running (media) lens;
+    ``worker_failed`` marks a call lost with its worker (never cached).
     """
 
     outputs: tuple = ()
@@ -36,6 +37,7 @@ class CallOutcome:
     error: str | None = None
     overflow: bool = False
     result: ExecutionResult | None = None
+    worker_failed: bool = False
 
 
 def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit: int) -> CallOutcome:

@@ -1,10 +1,12 @@
 """recompute_derived: the single writer of derived state.
 
-Lens instances are evaluated dependencies first, then in insertion order. A
-``packDrafts`` carrier input is mapped frame by frame (``frameIndex`` then
-``variantIndex`` order); every other input is one call. Caps drop from the end
-of that order and say so in warnings. Bad input of any kind becomes a warning
-with the instance, batch and frame it concerns; nothing touches the store.
+It plans (``derived.plan``), runs what the plan says must run through an
+executor, reuses what the plan says is reused, and assembles: lens instances
+dependencies first, then in insertion order; a ``packDrafts`` carrier input is
+mapped frame by frame (``frameIndex`` then ``variantIndex`` order), every other
+input is one call. Caps drop from the end of that order and say so in
+warnings. Bad input of any kind becomes a warning with the instance, batch and
+frame it concerns; nothing touches the store.
 """
 
 from __future__ import annotations
@@ -14,26 +16,27 @@ from array import array
 from contextlib import contextmanager
 from typing import Any
 
+import attrs
 from pyrsistent import pmap
 
 from drafts.canonical import frozen_scalar_map
-from drafts.carrier import carrier_frames, is_packed_carrier, pack_drafts
-from drafts.draft import Draft, make_draft, make_draft_extending
+from drafts.carrier import is_packed_carrier, pack_drafts
+from drafts.draft import Draft, make_draft_extending
 from drafts.errors import DraftError
 from drafts.store import OutputOf, Store
 from lenses import default_registry
-from lenses.errors import ParamsError, UnknownLensError
-from lenses.lens import FrameContext, Lens
-from lenses.params import resolve_params
+from lenses.lens import Lens
 from lenses.registry import Registry
+from lenses.result import FAILED, ExecutionResult
 
 from .caps import Caps
 from .diagnostics import DerivedWarning
 from .evaluate import CallOutcome, call_lens
-from .ids import digest
+from .executors import ChunkFailed, SerialExecutor
+from .plan import CHUNK_FRAMES, FramePlan, InstancePlan, build_plan, describe_failure, job_id_for
 from .state import BatchFrameIndex, BatchSummary, DerivedState
 
-__all__ = ["recompute_derived", "evaluation_order", "batch_id_for", "is_batched"]
+__all__ = ["recompute_derived", "evaluation_order", "is_batched", "run_chunk"]
 
 
 def evaluation_order(store: Store) -> list[str]:
@@ -56,17 +59,6 @@ def evaluation_order(store: Store) -> list[str]:
     return order
 
 
-def batch_id_for(instance_id: str, lens: Lens, resolved_params: Any) -> str:
-    """A function of instance, lens id, version and params, not of the input's content.
-
-    So an unchanged frame keeps its output ids when another frame changes.
-    """
-    from drafts.canonical import freeze_with_canon
-
-    _, canon = freeze_with_canon(resolved_params, "params", Draft)
-    return digest("batch", instance_id, lens.id, lens.version, canon)
-
-
 def is_batched(lens: Lens, draft: Draft | None) -> bool:
     """Apply the lens's batch behavior to an input draft."""
     if draft is None or lens.batch_behavior == "disable":
@@ -74,6 +66,12 @@ def is_batched(lens: Lens, draft: Draft | None) -> bool:
     if lens.batch_behavior == "inherit":
         return is_packed_carrier(draft)
     return "carrier" in draft.meta  # "enable": any carrier kind
+
+
+def run_chunk(task: tuple) -> list[CallOutcome]:
+    """The one function executors run: a chunk of calls of one lens, in order."""
+    lens, params, items, limit = task
+    return [call_lens(lens, params, draft, context, limit) for draft, context in items]
 
 
 @contextmanager
@@ -98,8 +96,15 @@ def recompute_derived(
     memo: Any = None,
     monitor: Any = None,
     progress: Any = None,
+    force: bool = False,
 ) -> DerivedState:
     """Turn a store into derived state. Pure: equal stores and caps give equal results.
+
+    ``executor`` (default ``SerialExecutor()``) decides where calls run,
+    ``memo`` lets successive recomputes reuse unchanged calls, ``monitor``
+    sees the plan and the state, ``progress(done, total)`` is called as jobs
+    finish. None of them changes the result. ``force`` runs every job even
+    where the memo could stand in (and refreshes the memo).
 
     >>> from drafts import Store, make_draft, pack_drafts
     >>> words = pack_drafts([make_draft({"text": w}) for w in ["a", "b"]])
@@ -110,85 +115,99 @@ def recompute_derived(
     if not isinstance(store, Store):
         raise TypeError(f"recompute_derived takes a Store, got {type(store).__name__}")
     with _gc_paused():
-        build = _Build(store, registry or default_registry, caps or Caps())
-        for instance_id in evaluation_order(store):
-            build.instance(instance_id)
-        return build.finish()
+        session, planner, (instances, singles) = build_plan(
+            store, registry or default_registry, caps or Caps(), memo, force
+        )
+        if monitor is not None:
+            monitor.observe_session(session)
+        run = _Run(session, planner, executor or SerialExecutor(), memo, progress)
+        for plan in instances:
+            run.instance(plan, singles.get(plan.instance_id))
+        state = run.finish()
+    if monitor is not None:
+        monitor.observe_state(state)
+    return state
 
 
-class _Build:
+@attrs.frozen
+class _Chunk:
+    """One chunk of a batch, assembled: what the memo keeps and reuses whole."""
+
+    per_frame: tuple[tuple[Draft, ...], ...]
+    warnings: tuple[DerivedWarning, ...]
+    results: tuple[tuple[int, ExecutionResult], ...]
+
+
+class _Run:
     """The mutable scratchpad of one recompute; only ``finish`` publishes it."""
 
-    def __init__(self, store: Store, registry: Registry, caps: Caps):
-        self.store = store
-        self.registry = registry
-        self.caps = caps
-        self.budget = caps.max_total_drafts_per_recompute
+    def __init__(self, session, planner, executor, memo, progress):
+        self.session = session
+        self.planner = planner
+        self.caps: Caps = planner.caps
+        self.executor = executor
+        self.memo = memo
+        self.progress = progress
+        self.budget = self.caps.max_total_drafts_per_recompute
         self.outputs: dict[str, tuple[Draft, ...]] = {}
         self.failed: set[str] = set()
-        self.carriers: dict[str, Draft] = {}
         self.drafts: dict[str, Draft] = {}
         self.by_batch: dict[str, tuple[str, ...]] = {}
         self.frame_offsets: dict[str, tuple[tuple[str, ...], array]] = {}
         self.summaries: dict[str, BatchSummary] = {}
         self.batch_ids: dict[str, str] = {}
         self.warnings: list[DerivedWarning] = []
-        self.results: dict[str, Any] = {}
+        self.results: dict[Any, ExecutionResult] = {}
+        self.live_chunks: dict[Any, _Chunk] = {}
+        self.live_carriers: dict[tuple[str, ...], Draft] = {}
+        self.done = 0
+        self.total = 0
 
-    # -- one instance ------------------------------------------------------------
-    def instance(self, instance_id: str) -> None:
-        inst = self.store.lens_instances[instance_id]
-        warn = self._warner(instance_id)
+    # -- progress ------------------------------------------------------------------
+    def _expect(self, jobs: int) -> None:
+        self.total += jobs
+
+    def _finished(self, jobs: int) -> None:
+        self.done += jobs
+        if self.progress is not None and jobs:
+            self.progress(self.done, self.total)
+
+    # -- one instance ----------------------------------------------------------------
+    def instance(self, plan: InstancePlan, single: Any) -> None:
+        instance_id = plan.instance_id
         self.outputs[instance_id] = ()
-        try:
-            lens = self.registry.get(inst.lens_id)
-        except UnknownLensError as exc:
-            return self._fail(instance_id, warn("unknownLens", str(exc), lens_id=inst.lens_id))
-        try:
-            params, resolved = resolve_params(lens, inst.params)
-        except ParamsError as exc:
-            return self._fail(instance_id, warn("invalidParams", str(exc)))
-        draft = self._input(instance_id, inst.input, warn)
-        if draft is False:
-            return None
-        batch_id = batch_id_for(instance_id, lens, resolved)
-        self.batch_ids[instance_id] = batch_id
-        plain = {"lensId": lens.id, "lensVersion": lens.version, "lensInstanceId": instance_id}
-        provenance = (pmap(plain), plain)  # one frozen map shared by every output
-        if is_batched(lens, draft):
-            kept = self._batch(instance_id, lens, params, draft, batch_id, provenance)
+        if plan.problem is not None:
+            self.failed.add(instance_id)
+            self.warnings.append(plan.problem)
+            return
+        self.batch_ids[instance_id] = plan.batch_id
+        provenance_plain = {"lensId": plan.lens.id, "lensVersion": plan.lens.version, "lensInstanceId": instance_id}
+        provenance = (pmap(provenance_plain), provenance_plain)  # one frozen map shared by every output
+        if plan.expanding:
+            upstream = self.outputs[plan.source.instance_id]
+            carrier = self._carrier(upstream)
+            if plan.batched:
+                kept = self._batch(plan, self.planner.frames(plan, carrier), provenance)
+            else:
+                key, cached, described = self.planner.single_call(plan, carrier)
+                kept = self._single(plan, carrier, key, cached, described, provenance)
+        elif plan.batched:
+            kept = self._batch(plan, plan.frames, provenance)
         else:
-            kept = self._single(instance_id, lens, params, draft, provenance)
+            key, cached, described = single
+            kept = self._single(plan, plan.input_draft, key, cached, described, provenance)
         self.outputs[instance_id] = kept
+        drafts = self.drafts
         for d in kept:
-            self.drafts[d.id] = d
-        return None
+            drafts[d.id] = d
 
-    def _input(self, instance_id: str, source: Any, warn) -> Draft | None | bool:
-        if source is None:
-            return None
-        if isinstance(source, OutputOf):
-            upstream = source.instance_id
-            if upstream not in self.outputs or upstream in self.failed:
-                self._fail(instance_id, warn(
-                    "missingInput",
-                    f"input OutputOf({upstream!r}) has no derived outputs (that instance failed or is unknown)",
-                    upstream=upstream,
-                ))
-                return False
-            carrier = self.carriers.get(upstream)
-            if carrier is None:
-                carrier = self.carriers[upstream] = pack_drafts(self.outputs[upstream])
-            return carrier
-        draft = self.store.drafts.get(source) if isinstance(source, str) else None
-        if draft is None:
-            self._fail(instance_id, warn("missingInput", f"input draft {source!r} is not in the store", input=str(source)))
-            return False
-        return draft
-
-    def _fail(self, instance_id: str, warning: DerivedWarning) -> None:
-        self.failed.add(instance_id)
-        self.warnings.append(warning)
+    def _carrier(self, upstream: tuple[Draft, ...]) -> Draft:
+        ids = tuple([d.id for d in upstream])
+        if self.memo is None:
+            return pack_drafts(upstream)
+        carrier = self.memo.carrier_for(ids, lambda: pack_drafts(upstream))
+        self.live_carriers[ids] = carrier
+        return carrier
 
     def _warner(self, instance_id: str, batch_id: str | None = None):
         def warn(code: str, message: str, frame_index: int | None = None, **details: Any) -> DerivedWarning:
@@ -196,61 +215,106 @@ class _Build:
 
         return warn
 
-    # -- non-batched: one call ----------------------------------------------------
-    def _single(self, instance_id: str, lens: Lens, params: Any, draft: Draft | None, provenance) -> tuple[Draft, ...]:
-        warn = self._warner(instance_id)
-        context = FrameContext(instance_id, None, None)
-        outcome = call_lens(lens, params, draft, context, self.caps.max_total_drafts_per_recompute)
-        made = self._drafts_of(outcome, provenance, None, warn, None)
+    def _execute(self, lens: Lens, params: Any, items: list, limit: int) -> list[CallOutcome]:
+        """Run calls through the executor in chunks; a failed chunk fails each of its calls."""
+        tasks = [(lens, params, items[i:i + CHUNK_FRAMES], limit) for i in range(0, len(items), CHUNK_FRAMES)]
+        sizes = [len(t[2]) for t in tasks]
+        chunks = self.executor.map(run_chunk, tasks, lambda index: self._finished(sizes[index]))
+        out: list[CallOutcome] = []
+        for task, chunk in zip(tasks, chunks, strict=True):
+            if isinstance(chunk, ChunkFailed):
+                out.extend(_worker_failure(lens, chunk.reason) for _ in task[2])
+            else:
+                out.extend(chunk)
+        return out
+
+    # -- non-batched: one call ------------------------------------------------------------
+    def _single(self, plan, draft, key, cached, described, provenance) -> tuple[Draft, ...]:
+        warn = self._warner(plan.instance_id)
+        limit = self.caps.max_total_drafts_per_recompute
+        self._expect(1)
+        outcome = describe_failure(described) or cached
+        if outcome is not None:
+            self._finished(1)
+        else:
+            (outcome,) = self._execute(plan.lens, plan.params, [(draft, (plan.instance_id, None, None))], limit)
+            if self.memo is not None and not outcome.worker_failed:
+                self.memo.put_call(key, outcome)
+        if outcome.result is not None:
+            jid = job_id_for(self.session.session_id, plan.instance_id, None)
+            self.results[jid] = outcome.result.with_job_id(str(jid))
+        made, frame_warnings = _drafts_of(outcome, provenance, None, warn, None)
+        self.warnings.extend(frame_warnings)
         if outcome.overflow:
             self.warnings.append(warn(
                 "truncatedRecomputeOutputs",
-                f"the call emitted more than {self.caps.max_total_drafts_per_recompute} outputs (the recompute cap)",
-                limit=self.caps.max_total_drafts_per_recompute,
+                f"the call emitted more than {limit} outputs (the recompute cap)",
+                limit=limit,
             ))
         return tuple(self._spend(made, warn))
 
-    # -- batched: map over frames -----------------------------------------------------
-    def _batch(self, instance_id, lens, params, carrier, batch_id, provenance) -> tuple[Draft, ...]:
+    # -- batched: map over frames ---------------------------------------------------------------
+    def _batch(self, plan: InstancePlan, fp: FramePlan, provenance) -> tuple[Draft, ...]:
         caps = self.caps
+        instance_id, batch_id, lens = plan.instance_id, plan.batch_id, plan.lens
         warn = self._warner(instance_id, batch_id)
-        batch_warnings_start = len(self.warnings)
-        frames = carrier_frames(carrier)
-        if frames is None:
+        start_warnings = len(self.warnings)
+        evaluated = len(fp.drafts)
+        if fp.malformed:
             self.warnings.append(warn(
                 "malformedCarrier",
-                f"carrier {carrier.id[:12]}… has no payload['values'] list; evaluated zero frames",
-                carrier=carrier.id,
+                "carrier has no payload['values'] list; evaluated zero frames",
             ))
-            frames = ()
-        total_frames = len(frames)
-        evaluated = min(total_frames, caps.max_frames_evaluated)
-        if total_frames > evaluated:
+        if fp.total > evaluated:
             self.warnings.append(warn(
                 "truncatedFrames",
-                f"carrier has {total_frames} frames; evaluated the first {evaluated} (max_frames_evaluated)",
-                requested=total_frames, evaluated=evaluated, limit=caps.max_frames_evaluated,
+                f"carrier has {fp.total} frames; evaluated the first {evaluated} (max_frames_evaluated)",
+                requested=fp.total, evaluated=evaluated, limit=caps.max_frames_evaluated,
             ))
-        per_frame: list[list[Draft]] = []
-        for index in range(evaluated):
-            frame = frames[index]
-            if type(frame) is Draft:
-                frame_draft, source_id = frame, frame.id
-            else:
-                frame_draft, source_id = make_draft(frame), None
-            context = (instance_id, batch_id, index)
-            outcome = call_lens(lens, params, frame_draft, context, caps.max_drafts_emitted_per_frame)
-            batch_meta = {"kind": "mapFrames", "batchId": batch_id, "frameIndex": index,
-                          "frameSourceDraftId": source_id}
-            made = self._drafts_of(outcome, provenance, batch_meta, warn, index)
-            if outcome.overflow:
-                self.warnings.append(warn(
-                    "truncatedFrameOutputs",
-                    f"frame {index} emitted more than {caps.max_drafts_emitted_per_frame} outputs; kept the first "
-                    f"{caps.max_drafts_emitted_per_frame} (max_drafts_emitted_per_frame)",
-                    frame_index=index, emitted=len(made), limit=caps.max_drafts_emitted_per_frame,
-                ))
-            per_frame.append(made)
+        self._expect(evaluated)
+
+        # Decide each frame's outcome: cached chunk, cached call, plan-time failure, or run now.
+        outcomes: list[Any] = [None] * evaluated
+        to_run: list[int] = []
+        reused = 0
+        for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
+            end = min(start + CHUNK_FRAMES, evaluated)
+            if fp.cached_chunks[chunk_no] is not None:
+                reused += end - start
+                continue
+            for index in range(start, end):
+                outcome = describe_failure(fp.described[index]) or fp.cached_calls[index]
+                if outcome is None:
+                    to_run.append(index)
+                else:
+                    outcomes[index] = outcome
+                    reused += 1
+        self._finished(reused)
+        if to_run:
+            items = [(fp.drafts[i], (instance_id, batch_id, i)) for i in to_run]
+            ran = self._execute(lens, plan.params, items, caps.max_drafts_emitted_per_frame)
+            for index, outcome in zip(to_run, ran, strict=True):
+                outcomes[index] = outcome
+                if self.memo is not None and not outcome.worker_failed:
+                    self.memo.put_call(fp.call_keys[index], outcome)
+
+        # Assemble chunk by chunk (a cached chunk is taken whole).
+        per_frame: list[tuple[Draft, ...]] = []
+        cacheable = self.memo is not None and lens.describe is None
+        for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
+            chunk = fp.cached_chunks[chunk_no]
+            if chunk is None:
+                end = min(start + CHUNK_FRAMES, evaluated)
+                chunk = self._assemble(fp, outcomes, start, end, batch_id, provenance, warn)
+                if cacheable and not any(outcomes[i].worker_failed for i in range(start, end)):
+                    self.memo.put_chunk(fp.chunk_keys[chunk_no], chunk)
+            if cacheable:
+                self.live_chunks[fp.chunk_keys[chunk_no]] = chunk
+            per_frame.extend(chunk.per_frame)
+            self.warnings.extend(chunk.warnings)
+            for index, result in chunk.results:
+                jid = job_id_for(self.session.session_id, instance_id, index)
+                self.results[jid] = result.with_job_id(str(jid))
 
         requested = sum(map(len, per_frame))
         if requested > caps.max_total_drafts_per_batch:
@@ -274,7 +338,7 @@ class _Build:
             offsets.append(total)
         self.by_batch[batch_id] = ids
         self.frame_offsets[batch_id] = (ids, offsets)
-        batch_warnings = tuple(self.warnings[batch_warnings_start:])
+        batch_warnings = tuple(self.warnings[start_warnings:])
         self.summaries[batch_id] = BatchSummary(
             frames=evaluated,
             outputs=len(kept),
@@ -286,25 +350,26 @@ class _Build:
         )
         return tuple(kept)
 
-    # -- drafts and caps ----------------------------------------------------------------
-    def _drafts_of(self, outcome: CallOutcome, provenance, batch_meta: dict | None, warn, index) -> list[Draft]:
-        if outcome.result is not None:
-            self.results[_job_key(warn, index)] = outcome.result
-        if outcome.error_code is not None:
-            self.warnings.append(warn(outcome.error_code, outcome.error, frame_index=index))
-            return []
-        made = []
-        extra = {"provenance": provenance}
-        try:
-            for variant, (payload, meta) in enumerate(outcome.outputs):
-                if batch_meta is not None:
-                    batch = {**batch_meta, "variantIndex": variant}
-                    extra["batch"] = (frozen_scalar_map(batch), batch)
-                made.append(make_draft_extending(payload, meta, extra))
-        except DraftError as exc:
-            self.warnings.append(warn("invalidOutput", f"output {len(made)}: {exc}", frame_index=index))
-            return []
-        return made
+    def _assemble(self, fp, outcomes, start, end, batch_id, provenance, warn) -> _Chunk:
+        cap = self.caps.max_drafts_emitted_per_frame
+        per_frame, warnings, results = [], [], []
+        for index in range(start, end):
+            outcome = outcomes[index]
+            batch_meta = {"kind": "mapFrames", "batchId": batch_id, "frameIndex": index,
+                          "frameSourceDraftId": fp.source_ids[index]}
+            made, frame_warnings = _drafts_of(outcome, provenance, batch_meta, warn, index)
+            warnings.extend(frame_warnings)
+            if outcome.result is not None:
+                results.append((index, outcome.result))
+            if outcome.overflow:
+                warnings.append(warn(
+                    "truncatedFrameOutputs",
+                    f"frame {index} emitted more than {cap} outputs; kept the first {cap} "
+                    "(max_drafts_emitted_per_frame)",
+                    frame_index=index, emitted=len(made), limit=cap,
+                ))
+            per_frame.append(tuple(made))
+        return _Chunk(tuple(per_frame), tuple(warnings), tuple(results))
 
     def _spend(self, drafts: list[Draft], warn) -> list[Draft]:
         """Take outputs from the recompute budget, in order; say what did not fit."""
@@ -322,6 +387,9 @@ class _Build:
         return kept
 
     def finish(self) -> DerivedState:
+        if self.memo is not None:
+            self.memo.replace_chunks(self.live_chunks)
+            self.memo.replace_carriers(self.live_carriers)
         return DerivedState(
             outputs=self.outputs,
             drafts=self.drafts,
@@ -330,16 +398,38 @@ class _Build:
             batch_summary_by_batch_id=self.summaries,
             warnings=tuple(self.warnings),
             results=self.results,
+            plan=self.session,
             batch_id_by_instance=self.batch_ids,
         )
 
 
-def _job_key(warn, index) -> str:
-    probe = warn("lensError", "")
-    return f"{probe.lens_instance_id}#{'' if index is None else index}"
+def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, index) -> tuple[list, list]:
+    """Output drafts of one call, or none and a warning if the call failed or gave a bad output."""
+    if outcome.error_code is not None:
+        return [], [warn(outcome.error_code, outcome.error, frame_index=index)]
+    made = []
+    extra = {"provenance": provenance}
+    try:
+        for variant, (payload, meta) in enumerate(outcome.outputs):
+            if batch_meta is not None:
+                batch = {**batch_meta, "variantIndex": variant}
+                extra["batch"] = (frozen_scalar_map(batch), batch)
+            made.append(make_draft_extending(payload, meta, extra))
+    except DraftError as exc:
+        return [], [warn("invalidOutput", f"output {len(made)}: {exc}", frame_index=index)]
+    return made, []
 
 
-def _keep_prefix(per_frame: list[list[Draft]], n: int) -> list[list[Draft]]:
+def _worker_failure(lens: Lens, reason: str) -> CallOutcome:
+    message = f"worker failed (not retried): {reason}"
+    if lens.describe is not None:
+        result = ExecutionResult(job_id=None, status=FAILED, failure_class="execution", message=message)
+        return CallOutcome(error_code="executionFailed", error=f"execution failure: {message}", result=result,
+                           worker_failed=True)
+    return CallOutcome(error_code="lensError", error=message, worker_failed=True)
+
+
+def _keep_prefix(per_frame: list, n: int) -> list:
     out = []
     for made in per_frame:
         take = made[: max(0, n)]

@@ -70,3 +70,38 @@ def registry():
     for one in TEST_LENSES:
         reg.register(one)
     return reg
+
+
+CALLS = {"n": 0}
+
+
+@lens("test.counted", version="1")
+def counted(draft, params):
+    """Counts its calls in this process (to see what a memo spared)."""
+    CALLS["n"] += 1
+    yield {"text": str(draft.payload.get("text", "")) + "!", "n": draft.payload.get("n", 0)}
+
+
+@lens("test.kill_worker", version="1")
+def kill_worker(draft, params):
+    """Kills the process it runs in, once per marker directory (simulates a lost worker)."""
+    import os
+    import pathlib
+
+    marker = pathlib.Path(draft.payload["marker_dir"]) / f"ran-{os.getpid()}-{draft.payload['n']}"
+    marker.write_text("x")
+    if draft.payload["n"] == 1:
+        os._exit(13)
+    yield {"n": draft.payload["n"]}
+
+
+@lens("test.burn", version="1")
+def burn(draft, params):
+    """CPU-bound: a deterministic loop whose cost is set by the frame."""
+    total = 0
+    for i in range(int(draft.payload.get("work", 20000))):
+        total = (total * 31 + i) % 1_000_003
+    yield {"n": draft.payload.get("n", 0), "h": total}
+
+
+TEST_LENSES = TEST_LENSES + (counted, kill_worker, burn)

@@ -1,0 +1,523 @@
+"""Plan sessions: the frozen intent of a recompute, before anything runs.
+
+``plan_session(store)`` resolves every lens instance (lens, params, input,
+batching, frames) and names the jobs a recompute will run: one per frame of a
+batch, one per non-batched call, and one *expanding* job for an instance whose
+frames are another instance's outputs (it expands into per-frame jobs when
+executed). Ids are hashes of what the plan is made of (store content, lens ids
+and versions, caps): no clock, no randomness, no memo. The only field that
+depends on the memo is each job's ``decision`` (``run`` or ``reused``), made
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import attrs
+from pyrsistent import PMap, thaw
+
+from drafts.canonical import canonical_bytes, freeze_with_canon
+from drafts.carrier import carrier_frames
+from drafts.draft import Draft, make_draft
+from drafts.store import OutputOf, Store
+from lenses import default_registry
+from lenses.errors import ParamsError, UnknownLensError
+from lenses.lens import Lens
+from lenses.params import resolve_params
+from lenses.registry import Registry
+from lenses.result import COMPLETED, FAILED, ExecutionResult
+
+from .caps import Caps
+from .diagnostics import DerivedWarning
+from .evaluate import CallOutcome
+from .ids import digest
+
+__all__ = [
+    "BatchPlanSession",
+    "SessionId",
+    "SessionJob",
+    "SessionJobId",
+    "plan_session",
+    "CHUNK_FRAMES",
+]
+
+CHUNK_FRAMES = 256
+"""Frames per chunk: the unit executors ship and the memo caches whole."""
+
+
+@attrs.frozen(repr=False)
+class SessionId:
+    """Opaque id of one plan session; equal for equal plans in any process."""
+
+    _token: str
+
+    def __str__(self) -> str:
+        return self._token
+
+    def __repr__(self) -> str:
+        return f"SessionId({self._token[:12]}…)"
+
+
+@attrs.frozen(repr=False)
+class SessionJobId:
+    """Opaque id of one job, meaningful only inside its session."""
+
+    _token: str
+
+    def __str__(self) -> str:
+        return self._token
+
+    def __repr__(self) -> str:
+        return f"SessionJobId({self._token[:12]}…)"
+
+
+def job_id_for(session_id: SessionId, instance_id: str, frame: int | str | None) -> SessionJobId:
+    """``frame``: a frame index, None for a non-batched call, "*" for an expanding job."""
+    return SessionJobId(digest("job", str(session_id), instance_id, frame))
+
+
+@attrs.frozen
+class SessionJob:
+    """One intended job. ``decision`` is left out of equality (it depends on the memo)."""
+
+    job_id: SessionJobId
+    job_type: str
+    lens_instance_id: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params: PMap
+    depends_on: tuple[SessionJobId, ...]
+    decision: str = attrs.field(eq=False)
+    frame_index: int | None = None
+    expands: bool = False
+    command: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class InstancePlan:
+    """Everything resolved about one instance (internal to derived)."""
+
+    instance_id: str
+    lens_id: str
+    lens: Lens | None
+    job_type: str
+    params: Any
+    params_data: PMap
+    params_key: bytes
+    batch_id: str | None
+    problem: DerivedWarning | None
+    source: Any  # None | draft id | OutputOf
+    input_draft: Draft | None
+    batched: bool
+    expanding: bool
+    frames: Any  # FramePlan | None
+
+
+@attrs.frozen
+class FramePlan:
+    """The evaluated frames of a batch and what the memo already knows of them."""
+
+    total: int
+    drafts: tuple[Draft, ...]
+    source_ids: tuple[str | None, ...]
+    malformed: bool
+    call_keys: tuple[Any, ...]
+    chunk_keys: tuple[Any, ...]
+    cached_chunks: tuple[Any, ...]  # per chunk: the cached chunk, or None
+    cached_calls: tuple[Any, ...]  # per frame: a reusable CallOutcome, or None
+    described: tuple[Any, ...]  # per frame: describe() dict or None
+
+
+def call_key(lens: Lens, params_key: bytes, draft: Draft | None, frame_index: int | None, described: Any) -> tuple:
+    """The memo key of one call: lens, version, resolved params, input id (+ position, engine)."""
+    key = (lens.id, lens.version, params_key, draft.id if draft is not None else None)
+    if lens.takes_context:
+        key += (frame_index,)
+    if described is not None:
+        key += (described.get("engine"),)
+    return key
+
+
+def reusable(lens: Lens, outcome: Any) -> bool:
+    """A cached outcome may stand in for a run: media results only if COMPLETED and still on disk."""
+    if outcome is None:
+        return False
+    result = outcome.result
+    if result is None:
+        return True
+    if result.status != COMPLETED:
+        return False
+    check = getattr(lens.fn, "still_valid", None) or _outputs_still_there
+    return bool(check(result))
+
+
+def _outputs_still_there(result: ExecutionResult) -> bool:
+    import os
+
+    for payload in result.outputs:
+        path = payload.get("path") if isinstance(payload, PMap) else None
+        if path is None:
+            continue
+        try:
+            if os.path.getsize(path) != payload.get("size"):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _canon(value: Any) -> Any:
+    return freeze_with_canon(value, "params", Draft)[1]
+
+
+def _describe(lens: Lens, draft: Draft, params: Any, context: tuple) -> Any:
+    if lens.describe is None:
+        return None
+    from lenses.lens import FrameContext
+
+    try:
+        return lens.describe(draft, params, FrameContext(*context)) if lens.takes_context else lens.describe(draft, params)
+    except Exception as exc:  # noqa: BLE001 - a describe error is a validation failure of that frame
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+class Planner:
+    """Resolves instances and frames; shared by plan_session and recompute."""
+
+    def __init__(self, store: Store, registry: Registry, caps: Caps, memo: Any, force: bool = False):
+        self.store = store
+        self.registry = registry
+        self.caps = caps
+        self.memo = memo
+        # force: decide "run" for every job; results still go into the memo.
+        self.lookup = None if force else memo
+
+    def resolve(self, instance_id: str, failed_upstream: set[str]) -> InstancePlan:
+        inst = self.store.lens_instances[instance_id]
+        base = dict(instance_id=instance_id, lens_id=inst.lens_id, source=inst.input)
+
+        def problem(code: str, message: str, lens=None, job_type="Convert", **details) -> InstancePlan:
+            warning = DerivedWarning(code, message, instance_id, None, None, details)
+            return InstancePlan(**base, lens=lens, job_type=job_type, params=None, params_data=inst.params,
+                                params_key=canonical_bytes(_canon(inst.params)), batch_id=None, problem=warning,
+                                input_draft=None, batched=False, expanding=False, frames=None)
+
+        try:
+            lens = self.registry.get(inst.lens_id)
+        except UnknownLensError as exc:
+            return problem("unknownLens", str(exc), lens_id=inst.lens_id)
+        try:
+            params, resolved = resolve_params(lens, inst.params)
+        except ParamsError as exc:
+            return problem("invalidParams", str(exc), lens=lens, job_type=lens.job_type)
+        frozen, canon = freeze_with_canon(resolved, "params", Draft)
+        params_key = canonical_bytes(canon)
+        batch_id = digest("batch", instance_id, lens.id, lens.version, canon)
+        common = dict(**base, lens=lens, job_type=lens.job_type, params=params, params_data=frozen,
+                      params_key=params_key, batch_id=batch_id, problem=None)
+        source = inst.input
+        if isinstance(source, OutputOf):
+            upstream = source.instance_id
+            if upstream in failed_upstream or upstream not in self.store.lens_instances:
+                return problem(
+                    "missingInput",
+                    f"input OutputOf({upstream!r}) has no derived outputs (that instance failed or is unknown)",
+                    lens=lens, job_type=lens.job_type, upstream=upstream,
+                )
+            batched = lens.batch_behavior != "disable"  # the packed outputs are a packDrafts carrier
+            return InstancePlan(**common, input_draft=None, batched=batched, expanding=True, frames=None)
+        if source is None:
+            return InstancePlan(**common, input_draft=None, batched=False, expanding=False, frames=None)
+        draft = self.store.drafts.get(source)
+        if draft is None:
+            return problem("missingInput", f"input draft {source!r} is not in the store", lens=lens,
+                           job_type=lens.job_type, input=str(source))
+        from .recompute import is_batched
+
+        if not is_batched(lens, draft):
+            return InstancePlan(**common, input_draft=draft, batched=False, expanding=False, frames=None)
+        plan = InstancePlan(**common, input_draft=draft, batched=True, expanding=False, frames=None)
+        return attrs.evolve(plan, frames=self.frames(plan, draft))
+
+    def frames(self, plan: InstancePlan, carrier: Draft) -> FramePlan:
+        """Plan the frames of a carrier: which exist, which the memo already holds."""
+        lens = plan.lens
+        values = carrier_frames(carrier)
+        malformed = values is None
+        values = () if values is None else values
+        total = len(values)
+        evaluated = min(total, self.caps.max_frames_evaluated)
+        drafts, source_ids = [], []
+        for frame in values[:evaluated] if evaluated < total else values:
+            if type(frame) is Draft:
+                drafts.append(frame)
+                source_ids.append(frame.id)
+            else:
+                drafts.append(make_draft(frame))
+                source_ids.append(None)
+        described: list[Any] = [None] * evaluated
+        if lens.describe is not None:
+            described = [_describe(lens, d, plan.params, (plan.instance_id, plan.batch_id, i))
+                         for i, d in enumerate(drafts)]
+            _mark_colliding_outputs(described)
+        memo = self.lookup
+        cap = self.caps.max_drafts_emitted_per_frame
+        use_chunks = memo is not None and lens.describe is None
+        chunk_keys, cached_chunks = [], []
+        for start in range(0, evaluated, CHUNK_FRAMES):
+            ids = tuple([d.id for d in drafts[start:start + CHUNK_FRAMES]])
+            key = (plan.batch_id, start, cap, ids)
+            chunk_keys.append(key)
+            cached_chunks.append(memo.get_chunk(key) if use_chunks else None)
+        call_keys: list[Any] = []
+        cached_calls: list[Any] = []
+        for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
+            hit = cached_chunks[chunk_no] is not None
+            for index in range(start, min(start + CHUNK_FRAMES, evaluated)):
+                key = call_key(lens, plan.params_key, drafts[index], index, described[index])
+                call_keys.append(key)
+                if hit or memo is None:
+                    cached_calls.append(None)
+                else:
+                    outcome = memo.get_call(key)
+                    cached_calls.append(outcome if reusable(lens, outcome) else None)
+        return FramePlan(
+            total=total, drafts=tuple(drafts), source_ids=tuple(source_ids), malformed=malformed,
+            call_keys=tuple(call_keys), chunk_keys=tuple(chunk_keys), cached_chunks=tuple(cached_chunks),
+            cached_calls=tuple(cached_calls), described=tuple(described),
+        )
+
+    def single_call(self, plan: InstancePlan, draft: Draft | None) -> tuple[Any, Any, Any]:
+        """``(call key, reusable cached outcome or None, describe dict or None)`` of a non-batched call."""
+        described = _describe(plan.lens, draft, plan.params, (plan.instance_id, None, None)) if draft else None
+        key = call_key(plan.lens, plan.params_key, draft, None, described)
+        cached = self.lookup.get_call(key) if self.lookup is not None else None
+        return key, (cached if reusable(plan.lens, cached) else None), described
+
+
+def _mark_colliding_outputs(described: list[Any]) -> None:
+    """Frames that would write the same output path all fail validation (order-independent)."""
+    seen: dict[str, list[int]] = {}
+    for index, info in enumerate(described):
+        if info and "error" not in info:
+            for path in info.get("outputs", ()):
+                seen.setdefault(path, []).append(index)
+    for path, frames in seen.items():
+        if len(frames) > 1:
+            for index in frames:
+                described[index] = {
+                    **described[index],
+                    "error": f"frames {frames} would all write {path}; change the naming template "
+                             "(e.g. add {index}) so each frame has its own output",
+                }
+
+
+def describe_failure(described: Any, engine_default: str = "") -> CallOutcome | None:
+    """A validation failure found at plan time, as the outcome of that job (it never runs)."""
+    if not described or "error" not in described:
+        return None
+    result = ExecutionResult(
+        job_id=None, status=FAILED, failure_class="validation", command=tuple(described.get("argv", ())),
+        engine=described.get("engine", engine_default), exit_code=None, message=described["error"],
+    )
+    return CallOutcome(error_code="executionFailed", error=f"validation failure: {described['error']}", result=result)
+
+
+@attrs.frozen(slots=False, eq=False, repr=False)
+class BatchPlanSession:
+    """The immutable intent of one recompute: jobs, inputs, params, dependencies.
+
+    Build one with ``plan_session(store)``; nothing here runs, schedules or
+    changes. ``topological_order`` is a logical order, not a schedule.
+    """
+
+    session_id: SessionId
+    _instances: tuple[InstancePlan, ...]
+    _decisions: Any  # instance id -> tuple of decisions (per frame) or a single decision
+
+    @cached_property
+    def _jobs(self) -> dict[SessionJobId, SessionJob]:
+        jobs: dict[SessionJobId, SessionJob] = {}
+        last_jobs: dict[str, tuple[SessionJobId, ...]] = {}
+        for ip in self._instances:
+            if ip.problem is not None:
+                last_jobs[ip.instance_id] = ()
+                continue
+            decisions = self._decisions[ip.instance_id]
+            mine: list[SessionJobId] = []
+            if ip.expanding:
+                upstream = ip.source.instance_id
+                jid = job_id_for(self.session_id, ip.instance_id, "*")
+                jobs[jid] = SessionJob(jid, ip.job_type, ip.instance_id, (f"OutputOf({upstream})",), (),
+                                       ip.params_data, last_jobs.get(upstream, ()), "run", None, True)
+                mine.append(jid)
+            elif ip.batched:
+                fp = ip.frames
+                for index, draft in enumerate(fp.drafts):
+                    jid = job_id_for(self.session_id, ip.instance_id, index)
+                    info = fp.described[index] or {}
+                    jobs[jid] = SessionJob(jid, ip.job_type, ip.instance_id, (draft.id,),
+                                           tuple(info.get("outputs", ())), ip.params_data, (), decisions[index],
+                                           index, False, tuple(info.get("argv", ())))
+                    mine.append(jid)
+            else:
+                jid = job_id_for(self.session_id, ip.instance_id, None)
+                inputs = (ip.input_draft.id,) if ip.input_draft is not None else ()
+                info = decisions[1] or {}
+                jobs[jid] = SessionJob(jid, ip.job_type, ip.instance_id, inputs, tuple(info.get("outputs", ())),
+                                       ip.params_data, (), decisions[0], None, False, tuple(info.get("argv", ())))
+                mine.append(jid)
+            last_jobs[ip.instance_id] = tuple(mine)
+        return jobs
+
+    @property
+    def job_ids(self) -> tuple[SessionJobId, ...]:
+        return tuple(self._jobs)
+
+    def job(self, job_id: SessionJobId) -> SessionJob:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise KeyError(f"no job {job_id!r} in session {self.session_id!r}") from None
+
+    @property
+    def jobs(self) -> tuple[SessionJob, ...]:
+        return tuple(self._jobs.values())
+
+    @property
+    def job_count(self) -> int:
+        return len(self._jobs)
+
+    @cached_property
+    def topological_order(self) -> tuple[SessionJobId, ...]:
+        """Every job after the jobs it depends on (Kahn's algorithm, ties in plan order)."""
+        jobs = self._jobs
+        waiting = {jid: len(job.depends_on) for jid, job in jobs.items()}
+        dependents: dict[SessionJobId, list[SessionJobId]] = {}
+        for jid, job in jobs.items():
+            for dep in job.depends_on:
+                dependents.setdefault(dep, []).append(jid)
+        ready = [jid for jid in jobs if waiting[jid] == 0]
+        order: list[SessionJobId] = []
+        while ready:
+            jid = ready.pop(0)
+            order.append(jid)
+            for nxt in dependents.get(jid, ()):
+                waiting[nxt] -= 1
+                if waiting[nxt] == 0:
+                    ready.append(nxt)
+        return tuple(order)
+
+    @property
+    def is_dag(self) -> bool:
+        """True iff every job can be ordered after its dependencies (no cycle, no dangling edge)."""
+        jobs = self._jobs
+        if any(dep not in jobs for job in jobs.values() for dep in job.depends_on):
+            return False
+        return len(self.topological_order) == len(jobs)
+
+    @property
+    def instance_ids(self) -> tuple[str, ...]:
+        return tuple(ip.instance_id for ip in self._instances)
+
+    @property
+    def problems(self) -> tuple[DerivedWarning, ...]:
+        """Instances that will not run (unknown lens, bad params, missing input)."""
+        return tuple(ip.problem for ip in self._instances if ip.problem is not None)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BatchPlanSession):
+            return NotImplemented
+        return self.session_id == other.session_id and self.jobs == other.jobs
+
+    def __hash__(self) -> int:
+        return hash(self.session_id)
+
+    def __repr__(self) -> str:
+        return f"BatchPlanSession({self.session_id!r}, instances={list(self.instance_ids)})"
+
+    def summary(self) -> list[dict]:
+        """Per instance: lens, job count, how many run and how many are reused (for people and the CLI)."""
+        rows = []
+        for ip in self._instances:
+            jobs = [j for j in self.jobs if j.lens_instance_id == ip.instance_id]
+            rows.append({
+                "instance": ip.instance_id, "lens": ip.lens_id, "jobs": len(jobs),
+                "run": sum(j.decision == "run" for j in jobs), "reused": sum(j.decision == "reused" for j in jobs),
+                "expands": any(j.expands for j in jobs),
+                "problem": None if ip.problem is None else f"{ip.problem.code}: {ip.problem.message}",
+            })
+        return rows
+
+
+def _session_token(instances: list[InstancePlan], caps: Caps) -> SessionId:
+    parts = []
+    for ip in instances:
+        source = ip.source
+        ref = ["outputOf", source.instance_id] if isinstance(source, OutputOf) else ["draft", source]
+        version = ip.lens.version if ip.lens is not None else None
+        parts.append([ip.instance_id, ip.lens_id, version, ip.params_key.decode(), ref])
+    return SessionId(digest("session", parts, caps.to_data()))
+
+
+def build_plan(
+    store: Store, registry: Registry, caps: Caps, memo: Any, force: bool = False
+) -> tuple[BatchPlanSession, Planner, list]:
+    """The session plus what recompute needs to carry it out (internal)."""
+    from .recompute import evaluation_order
+
+    planner = Planner(store, registry, caps, memo, force)
+    failed: set[str] = set()
+    instances: list[InstancePlan] = []
+    decisions: dict[str, Any] = {}
+    singles: dict[str, Any] = {}
+    for instance_id in evaluation_order(store):
+        ip = planner.resolve(instance_id, failed)
+        instances.append(ip)
+        if ip.problem is not None:
+            failed.add(instance_id)
+            continue
+        if ip.expanding:
+            decisions[instance_id] = ("run",)
+        elif ip.batched:
+            fp = ip.frames
+            chunk_hit = [fp.cached_chunks[i // CHUNK_FRAMES] is not None for i in range(len(fp.drafts))]
+            decisions[instance_id] = tuple(
+                "reused" if chunk_hit[i] or fp.cached_calls[i] is not None else "run" for i in range(len(fp.drafts))
+            )
+        else:
+            key, cached, described = planner.single_call(ip, ip.input_draft)
+            singles[instance_id] = (key, cached, described)
+            decisions[instance_id] = ("reused" if cached is not None else "run", described)
+    session = BatchPlanSession(_session_token(instances, caps), tuple(instances), decisions)
+    return session, planner, [instances, singles]
+
+
+def plan_session(
+    store: Store,
+    *,
+    registry: Registry | None = None,
+    caps: Caps | None = None,
+    memo: Any = None,
+    monitor: Any = None,
+    force: bool = False,
+) -> BatchPlanSession:
+    """What ``recompute_derived(store, ...)`` would do, without doing it.
+
+    With ``force`` every job is decided ``run`` whatever the memo holds.
+
+    >>> from drafts import Store, make_draft, pack_drafts
+    >>> c = pack_drafts([make_draft({"text": t}) for t in "ab"])
+    >>> s = plan_session(Store.empty().add_draft(c).add_lens_instance("up", "text.upper", c.id))
+    >>> s.job_count, s.is_dag, [s.job(j).frame_index for j in s.topological_order]
+    (2, True, [0, 1])
+    """
+    session, _, _ = build_plan(store, registry or default_registry, caps or Caps(), memo, force)
+    if monitor is not None:
+        monitor.observe_session(session)
+    return session
+
+
+_ = thaw
