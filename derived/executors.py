@@ -26,8 +26,17 @@ class ChunkFailed:
         return f"ChunkFailed({self.reason!r})"
 
 
+def task_size(items: int, parallelism: int, most: int) -> int:
+    """Calls per task: at most ``most``, and small enough that every worker gets ~4 tasks."""
+    if parallelism <= 1:
+        return most
+    return max(1, min(most, -(-items // (parallelism * 4))))
+
+
 class SerialExecutor:
     """Runs every chunk in this process, in order (the default)."""
+
+    parallelism = 1
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
         out = []
@@ -52,6 +61,12 @@ class ProcessExecutor:
             raise ValueError(f"max_workers must be an int >= 1 or None, got {max_workers!r}")
         self.max_workers = max_workers
         self._pool: cf.ProcessPoolExecutor | None = None
+
+    @property
+    def parallelism(self) -> int:
+        import os
+
+        return self.max_workers or os.cpu_count() or 1
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
@@ -115,6 +130,10 @@ class DaskExecutor:
         self._owns_client = not isinstance(client_or_address, Client)
         self.client = Client(client_or_address) if self._owns_client else client_or_address
         self.client.run_on_scheduler(_no_scheduler_retries)
+
+    @property
+    def parallelism(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
         from distributed import as_completed

@@ -249,14 +249,9 @@ class Planner:
         values = () if values is None else values
         total = len(values)
         evaluated = min(total, self.caps.max_frames_evaluated)
-        drafts, source_ids = [], []
-        for frame in values[:evaluated] if evaluated < total else values:
-            if type(frame) is Draft:
-                drafts.append(frame)
-                source_ids.append(frame.id)
-            else:
-                drafts.append(make_draft(frame))
-                source_ids.append(None)
+        frames = list(values[:evaluated] if evaluated < total else values)
+        source_ids = [f.id if type(f) is Draft else None for f in frames]
+        drafts = [f if type(f) is Draft else make_draft(f) for f in frames]
         described: list[Any] = [None] * evaluated
         if lens.describe is not None:
             described = [_describe(lens, d, plan.params, (plan.instance_id, plan.batch_id, i))
@@ -271,18 +266,18 @@ class Planner:
             key = (plan.batch_id, start, cap, ids)
             chunk_keys.append(key)
             cached_chunks.append(memo.get_chunk(key) if use_chunks else None)
-        call_keys: list[Any] = []
-        cached_calls: list[Any] = []
+        # Keys and lookups only for frames whose chunk the memo does not hold whole.
+        call_keys: list[Any] = [None] * evaluated
+        cached_calls: list[Any] = [None] * evaluated
         for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
-            hit = cached_chunks[chunk_no] is not None
+            if cached_chunks[chunk_no] is not None:
+                continue
             for index in range(start, min(start + CHUNK_FRAMES, evaluated)):
-                key = call_key(lens, plan.params_key, drafts[index], index, described[index])
-                call_keys.append(key)
-                if hit or memo is None:
-                    cached_calls.append(None)
-                else:
+                key = call_keys[index] = call_key(lens, plan.params_key, drafts[index], index, described[index])
+                if memo is not None:
                     outcome = memo.get_call(key)
-                    cached_calls.append(outcome if reusable(lens, outcome) else None)
+                    if reusable(lens, outcome):
+                        cached_calls[index] = outcome
         return FramePlan(
             total=total, drafts=tuple(drafts), source_ids=tuple(source_ids), malformed=malformed,
             call_keys=tuple(call_keys), chunk_keys=tuple(chunk_keys), cached_chunks=tuple(cached_chunks),
@@ -452,6 +447,19 @@ class BatchPlanSession:
         return rows
 
 
+def frame_decisions(fp: FramePlan) -> tuple[str, ...]:
+    """Per frame: "reused" if its chunk or its call is in the memo, else "run"."""
+    out: list[str] = []
+    evaluated = len(fp.drafts)
+    for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
+        end = min(start + CHUNK_FRAMES, evaluated)
+        if fp.cached_chunks[chunk_no] is not None:
+            out.extend(["reused"] * (end - start))
+        else:
+            out.extend("run" if fp.cached_calls[i] is None else "reused" for i in range(start, end))
+    return tuple(out)
+
+
 def _session_token(instances: list[InstancePlan], caps: Caps) -> SessionId:
     parts = []
     for ip in instances:
@@ -482,11 +490,7 @@ def build_plan(
         if ip.expanding:
             decisions[instance_id] = ("run",)
         elif ip.batched:
-            fp = ip.frames
-            chunk_hit = [fp.cached_chunks[i // CHUNK_FRAMES] is not None for i in range(len(fp.drafts))]
-            decisions[instance_id] = tuple(
-                "reused" if chunk_hit[i] or fp.cached_calls[i] is not None else "run" for i in range(len(fp.drafts))
-            )
+            decisions[instance_id] = frame_decisions(ip.frames)
         else:
             key, cached, described = planner.single_call(ip, ip.input_draft)
             singles[instance_id] = (key, cached, described)

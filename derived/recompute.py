@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 from array import array
 from contextlib import contextmanager
+from itertools import accumulate
 from typing import Any
 
 import attrs
@@ -32,7 +33,7 @@ from lenses.result import FAILED, ExecutionResult
 from .caps import Caps
 from .diagnostics import DerivedWarning
 from .evaluate import CallOutcome, call_lens
-from .executors import ChunkFailed, SerialExecutor
+from .executors import ChunkFailed, SerialExecutor, task_size
 from .plan import CHUNK_FRAMES, FramePlan, InstancePlan, build_plan, describe_failure, job_id_for
 from .state import BatchFrameIndex, BatchSummary, DerivedState
 
@@ -133,9 +134,10 @@ def recompute_derived(
 class _Chunk:
     """One chunk of a batch, assembled: what the memo keeps and reuses whole."""
 
-    per_frame: tuple[tuple[Draft, ...], ...]
     warnings: tuple[DerivedWarning, ...]
     results: tuple[tuple[int, ExecutionResult], ...]
+    flat: tuple[Draft, ...]
+    counts: tuple[int, ...]
 
 
 class _Run:
@@ -217,7 +219,8 @@ class _Run:
 
     def _execute(self, lens: Lens, params: Any, items: list, limit: int) -> list[CallOutcome]:
         """Run calls through the executor in chunks; a failed chunk fails each of its calls."""
-        tasks = [(lens, params, items[i:i + CHUNK_FRAMES], limit) for i in range(0, len(items), CHUNK_FRAMES)]
+        size = task_size(len(items), getattr(self.executor, "parallelism", 1), CHUNK_FRAMES)
+        tasks = [(lens, params, items[i:i + size], limit) for i in range(0, len(items), size)]
         sizes = [len(t[2]) for t in tasks]
         chunks = self.executor.map(run_chunk, tasks, lambda index: self._finished(sizes[index]))
         out: list[CallOutcome] = []
@@ -299,7 +302,7 @@ class _Run:
                     self.memo.put_call(fp.call_keys[index], outcome)
 
         # Assemble chunk by chunk (a cached chunk is taken whole).
-        per_frame: list[tuple[Draft, ...]] = []
+        chunks: list[_Chunk] = []
         cacheable = self.memo is not None and lens.describe is None
         for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
             chunk = fp.cached_chunks[chunk_no]
@@ -310,13 +313,18 @@ class _Run:
                     self.memo.put_chunk(fp.chunk_keys[chunk_no], chunk)
             if cacheable:
                 self.live_chunks[fp.chunk_keys[chunk_no]] = chunk
-            per_frame.extend(chunk.per_frame)
+            chunks.append(chunk)
             self.warnings.extend(chunk.warnings)
             for index, result in chunk.results:
                 jid = job_id_for(self.session.session_id, instance_id, index)
                 self.results[jid] = result.with_job_id(str(jid))
 
-        requested = sum(map(len, per_frame))
+        flat: list[Draft] = []
+        counts: list[int] = []
+        for chunk in chunks:
+            flat.extend(chunk.flat)
+            counts.extend(chunk.counts)
+        requested = len(flat)
         if requested > caps.max_total_drafts_per_batch:
             self.warnings.append(warn(
                 "truncatedBatchOutputs",
@@ -324,25 +332,19 @@ class _Run:
                 "(max_total_drafts_per_batch)",
                 requested=requested, emitted=caps.max_total_drafts_per_batch, limit=caps.max_total_drafts_per_batch,
             ))
-            per_frame = _keep_prefix(per_frame, caps.max_total_drafts_per_batch)
-        flat = [d for made in per_frame for d in made]
+            flat = flat[: caps.max_total_drafts_per_batch]
         kept = self._spend(flat, warn)
-        if len(kept) < len(flat):
-            per_frame = _keep_prefix(per_frame, len(kept))
+        if len(kept) < requested:
+            counts = _keep_counts(counts, len(kept))
 
         ids = tuple([d.id for d in kept])
-        offsets = array("q", [0])
-        total = 0
-        for made in per_frame:
-            total += len(made)
-            offsets.append(total)
         self.by_batch[batch_id] = ids
-        self.frame_offsets[batch_id] = (ids, offsets)
+        self.frame_offsets[batch_id] = (ids, array("q", accumulate(counts, initial=0)))
         batch_warnings = tuple(self.warnings[start_warnings:])
         self.summaries[batch_id] = BatchSummary(
             frames=evaluated,
             outputs=len(kept),
-            outputs_per_frame=tuple(map(len, per_frame)),
+            outputs_per_frame=tuple(counts),
             lens_instance_id=instance_id,
             lens_id=lens.id,
             truncated=any(w.code.startswith("truncated") for w in batch_warnings),
@@ -352,7 +354,9 @@ class _Run:
 
     def _assemble(self, fp, outcomes, start, end, batch_id, provenance, warn) -> _Chunk:
         cap = self.caps.max_drafts_emitted_per_frame
-        per_frame, warnings, results = [], [], []
+        flat: list[Draft] = []
+        counts: list[int] = []
+        warnings, results = [], []
         for index in range(start, end):
             outcome = outcomes[index]
             batch_meta = {"kind": "mapFrames", "batchId": batch_id, "frameIndex": index,
@@ -368,8 +372,9 @@ class _Run:
                     "(max_drafts_emitted_per_frame)",
                     frame_index=index, emitted=len(made), limit=cap,
                 ))
-            per_frame.append(tuple(made))
-        return _Chunk(tuple(per_frame), tuple(warnings), tuple(results))
+            flat.extend(made)
+            counts.append(len(made))
+        return _Chunk(tuple(warnings), tuple(results), tuple(flat), tuple(counts))
 
     def _spend(self, drafts: list[Draft], warn) -> list[Draft]:
         """Take outputs from the recompute budget, in order; say what did not fit."""
@@ -429,10 +434,11 @@ def _worker_failure(lens: Lens, reason: str) -> CallOutcome:
     return CallOutcome(error_code="lensError", error=message, worker_failed=True)
 
 
-def _keep_prefix(per_frame: list, n: int) -> list:
+def _keep_counts(counts: list[int], n: int) -> list[int]:
+    """Per-frame counts after keeping only the first ``n`` outputs of the batch."""
     out = []
-    for made in per_frame:
-        take = made[: max(0, n)]
-        n -= len(take)
+    for count in counts:
+        take = min(count, max(0, n))
+        n -= take
         out.append(take)
     return out

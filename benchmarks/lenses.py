@@ -1,0 +1,33 @@
+"""Lenses used by the benchmarks (module level, so worker processes import them)."""
+
+from __future__ import annotations
+
+import attrs
+
+from lenses import Registry, lens
+
+
+@lens("bench.inc", version="1")
+def inc(draft, params):
+    yield {"n": draft.payload["n"] + 1}
+
+
+@attrs.frozen
+class WorkParams:
+    loops: int = 30_000
+
+
+def spin(loops: int, seed: int) -> int:
+    """Deterministic CPU work (no clock): about 1 ms per 30k loops here."""
+    total = seed
+    for i in range(loops):
+        total = (total * 31 + i) % 1_000_003
+    return total
+
+
+@lens("bench.work", version="1", params=WorkParams)
+def work(draft, params):
+    yield {"n": draft.payload["n"], "h": spin(params.loops, draft.payload["n"])}
+
+
+REGISTRY = Registry((inc, work))
