@@ -118,6 +118,40 @@ class DerivedState:
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def _repr_html_(self) -> str:
+        """Tables for notebooks: outputs per instance, batch summaries, warnings."""
+        import html
+
+        esc = html.escape
+        rows = []
+        for instance_id, drafts in self._outputs.items():
+            for d in drafts[:20]:
+                batch = d.meta.get("batch")
+                where = f"{batch['frameIndex']}.{batch['variantIndex']}" if batch else ""
+                rows.append(f"<tr><td>{esc(instance_id)}</td><td>{where}</td><td><code>{esc(d.id[:12])}</code></td>"
+                            f"<td>{esc(repr(d)[:160])}</td></tr>")
+            if len(drafts) > 20:
+                rows.append(f"<tr><td>{esc(instance_id)}</td><td colspan=3>… {len(drafts) - 20} more</td></tr>")
+        batches = "".join(
+            f"<tr><td><code>{esc(b[:12])}</code></td><td>{esc(s.lens_instance_id)}</td><td>{esc(s.lens_id)}</td>"
+            f"<td>{s.frames}</td><td>{s.outputs}</td><td>{s.truncated}</td></tr>"
+            for b, s in self.batch_summary_by_batch_id.items()
+        )
+        warnings = "".join(
+            f"<tr><td>{esc(w.code)}</td><td>{esc(str(w.lens_instance_id))}</td><td>{'' if w.frame_index is None else w.frame_index}</td>"
+            f"<td>{esc(w.message)}</td></tr>"
+            for w in self.warnings
+        )
+        return (
+            "<div class='draftlens-derived'>"
+            "<h4>Outputs</h4><table><tr><th>instance</th><th>frame.variant</th><th>id</th><th>draft</th></tr>"
+            + "".join(rows) + "</table>"
+            "<h4>Batches</h4><table><tr><th>batch</th><th>instance</th><th>lens</th><th>frames</th><th>outputs</th>"
+            "<th>truncated</th></tr>" + batches + "</table>"
+            "<h4>Warnings</h4><table><tr><th>code</th><th>instance</th><th>frame</th><th>message</th></tr>"
+            + warnings + "</table></div>"
+        )
+
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}: {len(v)}" for k, v in self._outputs.items())
         return f"DerivedState(outputs={{{counts}}}, batches={len(self.batch_summary_by_batch_id)}, warnings={len(self.warnings)})"

@@ -1,0 +1,203 @@
+"""Workspace: the REPL-facing, reactive holder of the latest store.
+
+Every change makes a new store version, recomputes incrementally (one Memo for
+the workspace's life) and tells subscribers. Earlier versions stay available:
+``undo`` / ``redo`` move between them. Params are checked eagerly here (a bad
+one raises), unlike ``recompute_derived`` which turns it into a warning.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from drafts import Draft, Store, make_draft, pack_drafts
+from drafts.store import OutputOf, freeze_params
+from lenses import default_registry
+from lenses.params import resolve_params
+from lenses.registry import Registry
+
+from .caps import Caps
+from .memo import Memo
+from .recompute import recompute_derived
+from .state import DerivedState
+
+__all__ = ["Workspace", "Version"]
+
+
+@attrs.frozen
+class Version:
+    """One store version and the change that made it."""
+
+    number: int
+    change: str
+    store: Store
+
+
+class Workspace:
+    """Holds the latest store; every change recomputes and notifies.
+
+    >>> ws = Workspace()
+    >>> words = ws.pack([{"text": "a"}, {"text": "b"}])
+    >>> ws.apply("up", "text.upper", words)
+    >>> [d.payload["text"] for d in ws.derived.outputs("up")]
+    ['A', 'B']
+    >>> ws.undo(); list(ws.store.lens_instances)
+    []
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        registry: Registry | None = None,
+        caps: Caps | None = None,
+        executor: Any = None,
+        recorder: Any = None,
+    ):
+        self.registry = registry or default_registry
+        self.caps = caps or Caps()
+        self.executor = executor
+        self._memo = Memo()
+        self._recorder = recorder
+        self._versions: list[Version] = [Version(0, "start", store or Store.empty())]
+        self._position = 0
+        self._subscribers: list[Callable[[DerivedState], None]] = []
+        self._closed = False
+        self._derived = self._recompute()
+
+    # -- reading -------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        return self._versions[self._position].store
+
+    @property
+    def derived(self) -> DerivedState:
+        return self._derived
+
+    @property
+    def history(self) -> tuple[Version, ...]:
+        """Every version so far (those after an undo stay until the next change)."""
+        return tuple(self._versions)
+
+    @property
+    def version(self) -> int:
+        return self._versions[self._position].number
+
+    def subscribe(self, callback: Callable[[DerivedState], None]) -> Callable[[], None]:
+        """Call ``callback(derived_state)`` after every change; returns an unsubscribe function."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # -- changes ------------------------------------------------------------------------
+    def add(self, payload: Any, meta: Mapping[str, Any] | None = None) -> Draft:
+        """Make a draft, add it to the store and return it."""
+        draft = make_draft(payload, meta)
+        self._change(f"add {draft.id[:12]}", self.store.add_draft(draft), ("add_draft", {"draft": draft}))
+        return draft
+
+    def pack(self, frames: Iterable[Any], meta: Mapping[str, Any] | None = None) -> Draft:
+        """Pack frames into a packDrafts carrier, add it and return it."""
+        carrier = pack_drafts(list(frames), meta)
+        self._change(f"pack {carrier.id[:12]}", self.store.add_draft(carrier), ("add_draft", {"draft": carrier}))
+        return carrier
+
+    def apply(self, instance_id: str, lens_id: str, input: Any, params: Any = None) -> None:  # noqa: A002
+        """Add a lens instance; unknown lens and bad params raise here and change nothing."""
+        self._check_params(lens_id, params, instance_id)
+        source = input.id if isinstance(input, Draft) else input
+        store = self.store.add_lens_instance(instance_id, lens_id, source, params)
+        frozen = store.lens_instances[instance_id].params
+        self._change(f"apply {instance_id} ({lens_id})", store, (
+            "add_lens_instance", {"instance_id": instance_id, "lens_id": lens_id, "input": source, "params": frozen},
+        ))
+
+    def set_params(self, instance_id: str, params: Any) -> None:
+        instance = self.store.lens_instances.get(instance_id)
+        if instance is not None:
+            self._check_params(instance.lens_id, params, instance_id)
+        store = self.store.set_params(instance_id, params)
+        frozen = store.lens_instances[instance_id].params
+        self._change(f"set_params {instance_id}", store, ("set_params", {"instance_id": instance_id, "params": frozen}))
+
+    def remove(self, instance_id: str) -> None:
+        """Remove a lens instance (one no other instance reads)."""
+        store = self.store.remove_lens_instance(instance_id)
+        self._change(f"remove {instance_id}", store, ("remove_lens_instance", {"instance_id": instance_id}))
+
+    def undo(self) -> None:
+        if self._position == 0:
+            raise IndexError("nothing to undo")
+        self._move(self._position - 1, "undo")
+
+    def redo(self) -> None:
+        if self._position == len(self._versions) - 1:
+            raise IndexError("nothing to redo")
+        self._move(self._position + 1, "redo")
+
+    def close(self) -> None:
+        """End the workspace (and its journaled session, if any). Further changes raise."""
+        if self._closed:
+            return
+        if self._recorder is not None:
+            self._recorder.close()
+        self._closed = True
+
+    # -- machinery -----------------------------------------------------------------------
+    def _check_params(self, lens_id: str, params: Any, instance_id: str) -> None:
+        lens = self.registry.get(lens_id)
+        resolve_params(lens, freeze_params(params, f"instance {instance_id!r}"))
+
+    def _change(self, change: str, store: Store, event: tuple[str, dict]) -> None:
+        self._guard()
+        if store is self.store:
+            return
+        if self._recorder is not None:
+            self._recorder.record(*event)  # journal first: state changes only after the append succeeded
+        number = self._versions[-1].number + 1
+        del self._versions[self._position + 1:]
+        self._versions.append(Version(number, change, store))
+        self._position = len(self._versions) - 1
+        self._publish()
+
+    def _move(self, position: int, what: str) -> None:
+        self._guard()
+        if self._recorder is not None:
+            self._recorder.record(what, {"to_version": self._versions[position].number})
+        self._position = position
+        self._publish()
+
+    def _guard(self) -> None:
+        if self._closed:
+            raise RuntimeError("this workspace is closed")
+
+    def _recompute(self) -> DerivedState:
+        return recompute_derived(self.store, registry=self.registry, caps=self.caps, executor=self.executor,
+                                 memo=self._memo)
+
+    def _publish(self) -> None:
+        self._derived = self._recompute()
+        for callback in list(self._subscribers):
+            callback(self._derived)
+
+    # -- display ---------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        instances = ", ".join(
+            f"{i}: {len(self._derived.outputs(i))}" for i in self._derived.instance_ids
+        )
+        return (f"Workspace(version={self.version}, drafts={len(self.store.drafts)}, outputs={{{instances}}}, "
+                f"warnings={len(self._derived.warnings)})")
+
+    def _repr_html_(self) -> str:
+        return f"<div><b>Workspace</b> version {self.version}</div>" + self._derived._repr_html_()
+
+
+_ = (OutputOf, html)
