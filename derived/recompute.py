@@ -160,6 +160,7 @@ class _Run:
         self.batch_ids: dict[str, str] = {}
         self.warnings: list[DerivedWarning] = []
         self.results: dict[Any, ExecutionResult] = {}
+        self.origins: dict[Any, tuple] = {}
         self.live_chunks: dict[Any, _Chunk] = {}
         self.live_carriers: dict[tuple[str, ...], Draft] = {}
         self.done = 0
@@ -246,6 +247,7 @@ class _Run:
         if outcome.result is not None:
             jid = job_id_for(self.session.session_id, plan.instance_id, None)
             self.results[jid] = outcome.result.with_job_id(str(jid))
+            self.origins[jid] = (plan.instance_id, None, draft.id if draft is not None else None)
         made, frame_warnings = _drafts_of(outcome, provenance, None, warn, None)
         self.warnings.extend(frame_warnings)
         if outcome.overflow:
@@ -318,6 +320,7 @@ class _Run:
             for index, result in chunk.results:
                 jid = job_id_for(self.session.session_id, instance_id, index)
                 self.results[jid] = result.with_job_id(str(jid))
+                self.origins[jid] = (instance_id, index, fp.drafts[index].id)
 
         flat: list[Draft] = []
         counts: list[int] = []
@@ -405,6 +408,7 @@ class _Run:
             results=self.results,
             plan=self.session,
             batch_id_by_instance=self.batch_ids,
+            job_origins=self.origins,
         )
 
 

@@ -85,6 +85,8 @@ class DerivedState:
     results: MappingProxyType = attrs.field(factory=dict, converter=_view)
     plan: Any = None
     batch_id_by_instance: MappingProxyType = attrs.field(factory=dict, converter=_view)
+    job_origins: MappingProxyType = attrs.field(factory=dict, converter=_view)
+    """Job id (of each result) -> ``(lens instance id, frame index or None, input draft id or None)``."""
 
     def outputs(self, instance_id: str) -> tuple[Draft, ...]:
         """The output drafts of one lens instance, in derived order."""
