@@ -36,7 +36,7 @@ def timed(fn) -> tuple[float, object]:
 
 
 def process_speedup(n: int) -> None:
-    store, caps = store_of(n, "bench.work", {"loops": 30_000})
+    store, caps = store_of(n, "bench.work", {"loops": 12_000})
     serial_s, serial = timed(lambda: recompute_derived(store, registry=REGISTRY, caps=caps, executor=SerialExecutor()))
     with ProcessExecutor(2) as pool:
         recompute_derived(*store_of(8, "bench.work")[:1], registry=REGISTRY, executor=pool)  # start the workers
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--dask-frames", type=int, default=5000)
     args = parser.parse_args()
     t = time.perf_counter()
-    spin(30_000, 1)
+    spin(12_000, 1)
     print(f"one bench.work call: {(time.perf_counter() - t) * 1000:.2f} ms")
     process_speedup(args.frames)
     dask_overhead(args.dask_frames)

@@ -65,7 +65,7 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
                 error=f"lens must return an iterable of outputs, got {type(returned).__name__} "
                 "(wrap a single output in a list, or yield it)",
             )
-        items = list(itertools.islice(returned, limit + 1))
+        items = returned[: limit + 1] if type(returned) is list else list(itertools.islice(returned, limit + 1))
     except Exception as exc:  # noqa: BLE001 - a lens error is data, not a crash
         return CallOutcome(error_code="lensError", error=f"{type(exc).__name__}: {exc}")
     overflow = len(items) > limit

@@ -421,7 +421,8 @@ def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, 
     try:
         for variant, (payload, meta) in enumerate(outcome.outputs):
             if batch_meta is not None:
-                batch = {**batch_meta, "variantIndex": variant}
+                batch = batch_meta.copy()
+                batch["variantIndex"] = variant
                 extra["batch"] = (frozen_scalar_map(batch), batch)
             made.append(make_draft_extending(payload, meta, extra))
     except DraftError as exc:

@@ -158,8 +158,11 @@ def make_draft_extending(payload: Any, meta: Mapping[str, Any] | None, extra: di
             frozen[key] = value
             canon["$" + key if key[:1] == "$" else key] = plain
         return _build(draft_id_of(canon_payload, canon), frozen_payload, frozen_scalar_map(frozen))
-    pairs = [(key, value) for key, (value, _) in extra.items()]
-    canon = {("$" + key if key[:1] == "$" else key): plain for key, (_, plain) in extra.items()}
+    pairs = []
+    canon = {}
+    for key, (value, plain) in extra.items():
+        pairs.append((key, value))
+        canon["$" + key if key[:1] == "$" else key] = plain
     return _build(draft_id_of(canon_payload, canon), frozen_payload, _pmap_from_pairs(pairs))
 
 
