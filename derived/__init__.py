@@ -10,6 +10,7 @@ from .monitor import Monitor
 from .plan import BatchPlanSession, SessionId, SessionJob, SessionJobId, plan_session
 from .recompute import recompute_derived
 from .state import BatchSummary, DerivedState
+from .workspace import Workspace
 
 __all__ = [
     "BatchPlanSession",
@@ -26,6 +27,7 @@ __all__ = [
     "SessionId",
     "SessionJob",
     "SessionJobId",
+    "Workspace",
     "plan_session",
     "recompute_derived",
 ]

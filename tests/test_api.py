@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_drafts_exports():
-    assert set(drafts.__all__) >= {
+    assert set(drafts.__all__) == {"LensInstance"} | {
         "Draft", "DraftError", "OutputOf", "Store", "StoreError", "draft_from_json", "is_packed_carrier",
         "make_draft", "pack_drafts",
     }
@@ -19,13 +19,17 @@ def test_drafts_exports():
 
 
 def test_lenses_exports():
-    assert set(lenses.__all__) >= {"Lens", "Output", "Registry", "default_registry", "lens"}
+    assert set(lenses.__all__) == {"Lens", "Output", "Registry", "default_registry", "lens"} | {
+        "DuplicateLensError", "LensError", "ParamsError", "UnknownLensError",
+    }
     assert all(hasattr(lenses, n) for n in lenses.__all__)
 
 
 def test_derived_exports():
-    assert set(derived.__all__) >= {
+    assert set(derived.__all__) == {
         "BatchSummary", "Caps", "DerivedState", "DerivedWarning", "ExecutionResult", "recompute_derived",
+        "plan_session", "BatchPlanSession", "SessionId", "SessionJobId", "SessionJob", "Memo", "Monitor",
+        "SerialExecutor", "ProcessExecutor", "DaskExecutor", "Workspace",
     }
     assert all(hasattr(derived, n) for n in derived.__all__)
 
