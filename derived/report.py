@@ -57,8 +57,10 @@ def _data_uri(path: str) -> str | None:
 def _clips(state: DerivedState, pipeline: Any) -> list[dict]:
     """One row per media source frame: name, probe figures, poster, status."""
     frames: dict[str, dict] = {}
+    frame_ids: dict[str, list[str]] = {}  # carrier id -> its frames' ids, by frame index
     for _, carrier_id, _ in getattr(pipeline, "sources", ()):
         carrier = pipeline.store.drafts[carrier_id]
+        frame_ids[carrier_id] = [getattr(f, "id", None) for f in carrier.payload["values"]]
         for frame in carrier.payload["values"]:
             payload = getattr(frame, "payload", None)
             if isinstance(payload, PMap) and "path" in payload:
@@ -82,6 +84,13 @@ def _clips(state: DerivedState, pipeline: Any) -> list[dict]:
         origin = state.job_origins.get(job_id)
         if origin and result.status == "FAILED" and origin[2] in frames:
             frames[origin[2]]["failures"].append((origin[0], result.failure_class))
+    # Pure-lens failures on a source's frames (media failures are counted above, from their results).
+    for w in state.warnings:
+        if w.code in ("lensError", "invalidOutput") and w.frame_index is not None:
+            source = pipeline.store.lens_instances[w.lens_instance_id].input
+            ids = frame_ids.get(source) if isinstance(source, str) else None
+            if ids and w.frame_index < len(ids) and ids[w.frame_index] in frames:
+                frames[ids[w.frame_index]]["failures"].append((w.lens_instance_id, w.code))
     return list(frames.values())
 
 
