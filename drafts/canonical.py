@@ -100,17 +100,43 @@ def _walk(value: Any, draft_type: type) -> tuple[Any, Any]:
 SMALL_MAP = 8
 
 
+_object_new = object.__new__
+_set_size = _PMapType._size.__set__
+_set_buckets = _PMapType._buckets.__set__
+
+
+class _OneBucket(tuple):
+    """The bucket vector of a small PMap: one bucket, held in a 1-tuple.
+
+    PMap reads its buckets only by ``len``, index and iteration, and asks
+    them for an ``evolver()`` before any change; handing it a real pvector
+    evolver there keeps every PMap operation intact while a small map costs
+    a 48-byte tuple instead of a ~330-byte pvector.
+    """
+
+    __slots__ = ()
+
+    def evolver(self):
+        return _pvector(self).evolver()
+
+
 def _pmap_from_pairs(pairs: list) -> PMap:
     """A PMap from ``(key, value)`` pairs with distinct str keys.
 
     This is pyrsistent's own layout (``_pmap._turbo_mapping``), except that a
     small map keeps all its pairs in a single bucket. PMap's lookups, equality,
-    hash and evolver do not depend on the bucket count; a test pins that
-    against ``pmap()``.
+    hash, evolver and pickling do not depend on the bucket count or container;
+    a property test pins every operation against ``pmap()``.
     """
     n = len(pairs)
     if n <= SMALL_MAP:
-        return _PMapType(n, _pvector([pairs])) if n else _EMPTY_PMAP
+        if not n:
+            return _EMPTY_PMAP
+        # PMap.__new__ (Python) only sets these two slots; set them directly.
+        m = _object_new(_PMapType)
+        _set_size(m, n)
+        _set_buckets(m, _OneBucket((pairs,)))
+        return m
     size = 2 * n
     buckets: list = [None] * size
     for pair in pairs:

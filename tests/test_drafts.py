@@ -1,5 +1,6 @@
 import json
 import os
+import pickle
 import subprocess
 import sys
 
@@ -116,6 +117,11 @@ def test_our_pmaps_behave_like_pyrsistents(plain, more):
         assert ev.persistent() == ref_grown
         for k in list(plain)[:3]:
             assert built.remove(k) == reference.remove(k)
+            assert built.discard(k) == reference.discard(k)
+        assert built.update(more) == reference.update(more) and built.discard("absent-") == reference
+        assert built.evolver().persistent() is built
+        assert pickle.loads(pickle.dumps(built)) == reference
+        assert sorted(built.keys()) == sorted(reference.keys()) and sorted(built.items()) == sorted(reference.items())
         assert dict(built) == plain  # the original is unchanged
 
 
