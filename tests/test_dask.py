@@ -42,3 +42,16 @@ def test_dask_does_not_retry_a_lost_worker(cluster, tmp_path):
     assert "KilledWorker" in warning.message
     assert len(list(tmp_path.iterdir())) == 1  # ran exactly once
     cluster.wait_for_workers(2, timeout=60)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from tests.strategies import stores  # noqa: E402
+
+
+@settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stores())
+def test_random_stores_give_equal_state_on_dask(cluster, store):
+    assert recompute_derived(store, registry=REG, executor=DaskExecutor(cluster)) == recompute_derived(
+        store, registry=REG
+    )
