@@ -25,6 +25,15 @@ def spin(loops: int, seed: int) -> int:
     return total
 
 
+def work_call_ms() -> float:
+    """What one ``bench.work`` call costs on this machine right now, in ms."""
+    import time
+
+    t = time.perf_counter()
+    spin(WorkParams().loops, 1)
+    return (time.perf_counter() - t) * 1000
+
+
 @lens("bench.work", version="1", params=WorkParams)
 def work(draft, params):
     yield {"n": draft.payload["n"], "h": spin(params.loops, draft.payload["n"])}

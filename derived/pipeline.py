@@ -75,6 +75,19 @@ def _check_keys(table: dict, allowed: dict | set, where: str) -> None:
                 raise PipelineError(f"{where}.{key}: expected {names}, got {type(table[key]).__name__}")
 
 
+def _tables(doc: dict, key: str, allowed: dict):
+    """``(key path, table)`` for each table of an array of tables, keys checked."""
+    tables = doc.get(key, [])
+    if not isinstance(tables, list):
+        raise PipelineError(f"{key}: expected an array of tables ([[{key}]])")
+    for i, table in enumerate(tables):
+        where = f"{key}[{i}]"
+        if not isinstance(table, dict):
+            raise PipelineError(f"{where}: expected a table")
+        _check_keys(table, allowed, where)
+        yield where, table
+
+
 def parse_executor(spec: str, where: str = "executor") -> str:
     """Check ``serial`` | ``processes:N`` | ``dask:ADDRESS``; returns it unchanged."""
     if spec == "serial":
@@ -117,14 +130,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
     store = Store.empty()
     inputs: dict[str, Any] = {}
     sources = []
-    raw_sources = doc.get("sources", [])
-    if not isinstance(raw_sources, list):
-        raise PipelineError("sources: expected an array of tables ([[sources]])")
-    for i, table in enumerate(raw_sources):
-        where = f"sources[{i}]"
-        if not isinstance(table, dict):
-            raise PipelineError(f"{where}: expected a table")
-        _check_keys(table, _SOURCE, where)
+    for where, table in _tables(doc, "sources", _SOURCE):
         if "id" not in table:
             raise PipelineError(f"{where}.id: required (a name lens instances use as input)")
         if ("glob" in table) == ("drafts" in table):
@@ -144,14 +150,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
         inputs[source_id] = carrier.id
         sources.append((source_id, carrier.id, len(frames)))
 
-    raw_lenses = doc.get("lenses", [])
-    if not isinstance(raw_lenses, list):
-        raise PipelineError("lenses: expected an array of tables ([[lenses]])")
-    for i, table in enumerate(raw_lenses):
-        where = f"lenses[{i}]"
-        if not isinstance(table, dict):
-            raise PipelineError(f"{where}: expected a table")
-        _check_keys(table, _LENS, where)
+    for where, table in _tables(doc, "lenses", _LENS):
         for required in ("id", "lens"):
             if required not in table:
                 raise PipelineError(f"{where}.{required}: required")
