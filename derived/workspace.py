@@ -8,14 +8,15 @@ one raises), unlike ``recompute_derived`` which turns it into a warning.
 
 from __future__ import annotations
 
-import html
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import attrs
-
 from drafts import Draft, Store, make_draft, pack_drafts
-from drafts.store import OutputOf, freeze_params
+from drafts.history import History, Version
+from drafts.journal import replay_history, store_event
+from drafts.sessions import SessionManager
+from drafts.store import freeze_params
 from lenses import default_registry
 from lenses.params import resolve_params
 from lenses.registry import Registry
@@ -26,15 +27,6 @@ from .recompute import recompute_derived
 from .state import DerivedState
 
 __all__ = ["Workspace", "Version"]
-
-
-@attrs.frozen
-class Version:
-    """One store version and the change that made it."""
-
-    number: int
-    change: str
-    store: Store
 
 
 class Workspace:
@@ -57,22 +49,50 @@ class Workspace:
         caps: Caps | None = None,
         executor: Any = None,
         recorder: Any = None,
+        history: History | None = None,
     ):
         self.registry = registry or default_registry
         self.caps = caps or Caps()
         self.executor = executor
         self._memo = Memo()
         self._recorder = recorder
-        self._versions: list[Version] = [Version(0, "start", store or Store.empty())]
-        self._position = 0
+        self._history = history or History(store)
         self._subscribers: list[Callable[[DerivedState], None]] = []
         self._closed = False
         self._derived = self._recompute()
 
+    @classmethod
+    def open(
+        cls,
+        root: str | os.PathLike,
+        user_id: str,
+        performer_id: str,
+        **options: Any,
+    ) -> Workspace:
+        """A journaled workspace: resumes the user's active session, or starts one.
+
+        Every change is appended to ``<root>/users/<user_id>/sessions/<id>.jsonl``
+        (and fsync'd) before it takes effect; ``close()`` ends the session.
+        """
+        manager = SessionManager(root)
+        session_id = manager.active_session(user_id)
+        if session_id is None:
+            session_id = manager.start(user_id, performer_id).session_id
+            history = History()
+        else:
+            history = replay_history(manager.journal(user_id, session_id))
+        journal = _SessionJournal(manager, user_id, session_id, performer_id)
+        return cls(recorder=journal, history=history, **options)
+
+    @property
+    def session_id(self) -> str | None:
+        """The journaled session this workspace writes to (None in memory)."""
+        return getattr(self._recorder, "session_id", None)
+
     # -- reading -------------------------------------------------------------------
     @property
     def store(self) -> Store:
-        return self._versions[self._position].store
+        return self._history.current.store
 
     @property
     def derived(self) -> DerivedState:
@@ -81,11 +101,11 @@ class Workspace:
     @property
     def history(self) -> tuple[Version, ...]:
         """Every version so far (those after an undo stay until the next change)."""
-        return tuple(self._versions)
+        return self._history.versions
 
     @property
     def version(self) -> int:
-        return self._versions[self._position].number
+        return self._history.current.number
 
     def subscribe(self, callback: Callable[[DerivedState], None]) -> Callable[[], None]:
         """Call ``callback(derived_state)`` after every change; returns an unsubscribe function."""
@@ -134,14 +154,10 @@ class Workspace:
         self._change(f"remove {instance_id}", store, ("remove_lens_instance", {"instance_id": instance_id}))
 
     def undo(self) -> None:
-        if self._position == 0:
-            raise IndexError("nothing to undo")
-        self._move(self._position - 1, "undo")
+        self._move(self._history.undo_target(), "undo")
 
     def redo(self) -> None:
-        if self._position == len(self._versions) - 1:
-            raise IndexError("nothing to redo")
-        self._move(self._position + 1, "redo")
+        self._move(self._history.redo_target(), "redo")
 
     def close(self) -> None:
         """End the workspace (and its journaled session, if any). Further changes raise."""
@@ -162,17 +178,14 @@ class Workspace:
             return
         if self._recorder is not None:
             self._recorder.record(*event)  # journal first: state changes only after the append succeeded
-        number = self._versions[-1].number + 1
-        del self._versions[self._position + 1:]
-        self._versions.append(Version(number, change, store))
-        self._position = len(self._versions) - 1
+        self._history.push(change, store)
         self._publish()
 
-    def _move(self, position: int, what: str) -> None:
+    def _move(self, target: Version, what: str) -> None:
         self._guard()
         if self._recorder is not None:
-            self._recorder.record(what, {"to_version": self._versions[position].number})
-        self._position = position
+            self._recorder.record(what, {"to_version": target.number})
+        self._history.move_to(target.number)
         self._publish()
 
     def _guard(self) -> None:
@@ -200,4 +213,20 @@ class Workspace:
         return f"<div><b>Workspace</b> version {self.version}</div>" + self._derived._repr_html_()
 
 
-_ = (OutputOf, html)
+class _SessionJournal:
+    """Where a journaled Workspace sends its changes: the session's recorder."""
+
+    def __init__(self, manager: SessionManager, user_id: str, session_id: str, performer_id: str):
+        self.manager = manager
+        self.user_id = user_id
+        self.session_id = session_id
+        self.performer_id = performer_id
+
+    def record(self, op: str, fields: dict) -> None:
+        event = store_event(op, fields, user_id=self.user_id, session_id=self.session_id,
+                            performer_id=self.performer_id)
+        self.manager.recorder.append(self.user_id, self.session_id, event)
+
+    def close(self) -> None:
+        self.manager.end(self.user_id, self.session_id, self.performer_id)
+

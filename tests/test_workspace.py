@@ -4,7 +4,10 @@ from hypothesis import strategies as st
 
 from derived import recompute_derived
 from derived.workspace import Workspace
-from drafts import OutputOf, StoreError
+from drafts import OutputOf, Store, StoreError
+from drafts.errors import SessionAlreadyClosed
+from drafts.journal import read_journal, replay
+from drafts.sessions import SessionManager
 from lenses import ParamsError, UnknownLensError
 from tests import lenses_for_tests as tl
 
@@ -105,3 +108,91 @@ def test_workspace_derived_state_always_equals_a_fresh_recompute(ops):
             pass
         count += 1
         assert ws.derived == recompute_derived(ws.store, registry=REG)
+
+
+# -- journaled workspaces ----------------------------------------------------------------------
+
+
+def _journaled_session(tmp_path):
+    ws = Workspace.open(tmp_path, "ana", "ana@laptop", registry=REG)
+    words = ws.pack([{"text": "a"}, {"text": "b"}])
+    ws.apply("up", "text.upper", words)
+    ws.apply("rep", "test.repeat", OutputOf("up"), {"times": 1})
+    ws.set_params("rep", {"times": 2})
+    ws.add({"text": "loose"})
+    ws.undo()
+    ws.undo()
+    ws.redo()
+    return ws
+
+
+def test_a_journaled_workspace_resumes_the_same_store_and_history(tmp_path):
+    ws = _journaled_session(tmp_path)
+    session_id = ws.session_id
+    assert session_id is not None
+    # The laptop closes without close(): the session stays active and is resumed.
+    again = Workspace.open(tmp_path, "ana", "ana@laptop", registry=REG)
+    assert again.session_id == session_id
+    assert again.store == ws.store and again.derived == ws.derived
+    assert [v.number for v in again.history] == [v.number for v in ws.history]
+    assert again.version == ws.version
+    again.redo()  # the redo branch survived too
+    ws.redo()
+    assert again.store == ws.store
+
+
+def test_replay_of_a_workspace_journal_gives_an_equal_store_and_derived_state(tmp_path):
+    ws = _journaled_session(tmp_path)
+    path = tmp_path / "users" / "ana" / "sessions" / f"{ws.session_id}.jsonl"
+    replayed = replay(path)
+    assert replayed == ws.store
+    assert recompute_derived(replayed, registry=REG) == ws.derived
+    records = read_journal(path).records
+    assert records[0]["event"] == "start" and all(r["performer_id"] == "ana@laptop" for r in records)
+    assert [r.get("op") for r in records[1:]] == [
+        "add_draft", "add_lens_instance", "add_lens_instance", "set_params", "add_draft", "undo", "undo", "redo",
+    ]
+
+
+def test_close_ends_the_session_and_the_next_open_starts_a_fresh_one(tmp_path):
+    ws = _journaled_session(tmp_path)
+    first = ws.session_id
+    ws.close()
+    assert SessionManager(tmp_path).active_session("ana") is None
+    fresh = Workspace.open(tmp_path, "ana", "ana@laptop", registry=REG)
+    assert fresh.session_id != first and fresh.store.drafts == Store.empty().drafts
+    fresh.close()
+
+
+class _FailingRecorder:
+    session_id = "sess_broken"
+
+    def record(self, op, fields):
+        raise OSError("disk full")
+
+    def close(self):
+        raise OSError("disk full")
+
+
+def test_a_change_whose_journal_append_fails_changes_nothing():
+    ws = Workspace(registry=REG)
+    d = ws.add({"text": "x"})
+    ws._recorder = _FailingRecorder()
+    before = (ws.store, ws.derived, ws.version, ws.history)
+    seen = []
+    ws.subscribe(seen.append)
+    with pytest.raises(OSError, match="disk full"):
+        ws.apply("a", "text.upper", d)
+    with pytest.raises(OSError, match="disk full"):
+        ws.undo()
+    assert (ws.store, ws.derived, ws.version, ws.history) == before and seen == []
+
+
+def test_a_workspace_cannot_write_to_a_session_closed_by_the_system(tmp_path):
+    ws = Workspace.open(tmp_path, "ana", "ana@laptop", registry=REG)
+    d = ws.add({"text": "x"})
+    SessionManager(tmp_path).close_by_system(ws.session_id)
+    before = ws.store
+    with pytest.raises(SessionAlreadyClosed):
+        ws.apply("a", "text.upper", d)
+    assert ws.store == before

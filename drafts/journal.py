@@ -1,0 +1,737 @@
+"""The journal: append-only JSONL, one file per user work session.
+
+``<root>/users/<user_id>/sessions/<session_id>.jsonl``. ``Recorder`` is the
+only code that writes these files. A record is committed when its line,
+newline included, is on disk: each record is one JSON line (sorted keys)
+written with a single ``write`` on an ``O_APPEND`` descriptor and ``fsync``'d
+before ``append`` returns. A crash mid-write can therefore only leave a *torn
+last line* (no newline): readers report and ignore it, the next ``append``
+removes it, and any other damage is refused with the file and line named.
+
+A journal is framed: line 1 is its session's ``start`` event, an ``end``
+event (if any) is the last line, and every record names the same user and
+session. Store events replay into a ``Store``; boundary events are skipped;
+timestamps and record ids never reach the store.
+
+>>> import tempfile
+>>> from drafts import make_draft
+>>> from drafts.sessions import SessionManager
+>>> tmp = tempfile.TemporaryDirectory()
+>>> root = tmp.name
+>>> session = SessionManager(root).start("ana", "ana@desk")
+>>> d = make_draft({"text": "hi"})
+>>> record = store_event("add_draft", {"draft": d}, user_id="ana",
+...                      session_id=session.session_id, performer_id="ana@desk")
+>>> Recorder(root).append("ana", session.session_id, record)
+>>> list(replay(journal_path(root, "ana", session.session_id)).drafts) == [d.id]
+True
+>>> tmp.cleanup()
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import uuid
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+
+from .canonical import thaw_canon
+from .draft import Draft, _from_document, _unescape
+from .errors import (
+    DraftError,
+    InvalidSessionArgument,
+    JournalCorrupt,
+    JournalError,
+    RecordTooLarge,
+    SessionAlreadyClosed,
+    StoreError,
+)
+from .history import History
+from .store import OutputOf, Store, freeze_params
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: appends are then safe from one process only
+    fcntl = None
+
+__all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
+    "STORE_OPS",
+    "Boundaries",
+    "JournalReadout",
+    "Recorder",
+    "TornTailWarning",
+    "apply_event",
+    "check_name",
+    "check_performer",
+    "ensure_directory",
+    "journal_path",
+    "new_record_id",
+    "read_boundaries",
+    "read_journal",
+    "replay",
+    "replay_history",
+    "store_event",
+    "utc_timestamp",
+]
+
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
+
+# Fields of each store event, besides the envelope. ``undo``/``redo`` are the
+# moves of a journaled Workspace between store versions (see replay_history).
+_STORE_FIELDS: dict[str, tuple[str, ...]] = {
+    "add_draft": ("draft",),
+    "add_lens_instance": ("instance_id", "lens_id", "input", "params"),
+    "set_params": ("instance_id", "params"),
+    "remove_lens_instance": ("instance_id",),
+    "remove_draft": ("draft_id",),
+    "undo": ("to_version",),
+    "redo": ("to_version",),
+}
+STORE_OPS = tuple(_STORE_FIELDS)
+_MOVES = ("undo", "redo")
+_ENVELOPE = ("kind", "user_id", "session_id", "performer_id", "timestamp", "record_id")
+_SESSION_KEYS = frozenset(_ENVELOPE + ("source", "event"))
+_STORE_KEYS = {op: frozenset(_ENVELOPE + ("op",) + fields) for op, fields in _STORE_FIELDS.items()}
+SESSION_SOURCE = "session_manager"
+
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+# Ids become file names (255 bytes on most file systems, ".jsonl" included);
+# with performer ids bounded too, a boundary record is always a short line,
+# which lets readers find the last one without reading a whole journal.
+MAX_NAME_BYTES = 200
+MAX_PERFORMER_CHARS = 256
+_BOUNDARY_MAX_BYTES = 16 * 1024
+_CHUNK = 64 * 1024
+
+
+class TornTailWarning(UserWarning):
+    """A journal's last line was cut short by a crash; it was ignored (or, on append, removed)."""
+
+
+# -- names, time, ids ---------------------------------------------------------------------
+
+
+def _name_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a str, got {type(value).__name__}"
+    if value in ("", ".", ".."):
+        return "must not be empty, '.' or '..'"
+    if any(c in value for c in "/\\\x00"):
+        return "must not contain '/', '\\' or NUL"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode"
+    if size > MAX_NAME_BYTES:
+        return f"is {size} bytes in UTF-8, over {MAX_NAME_BYTES}"
+    return None
+
+
+def check_name(value: Any, what: str) -> str:
+    """A user or session id that is safe as one path component (else InvalidSessionArgument).
+
+    >>> check_name("../etc", "user_id")
+    Traceback (most recent call last):
+    ...
+    drafts.errors.InvalidSessionArgument: user_id '../etc' must not contain '/', '\\' or NUL (it names a directory or file under the journal root)
+    """
+    problem = _name_problem(value)
+    if problem is not None:
+        raise InvalidSessionArgument(
+            f"{what} {value!r} {problem} (it names a directory or file under the journal root)"
+        )
+    return value
+
+
+def _performer_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return f"is required (who made the change: a person, or 'system'), got {value!r}"
+    if len(value) > MAX_PERFORMER_CHARS:
+        return f"is {len(value)} characters, over {MAX_PERFORMER_CHARS}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode"
+    return None
+
+
+def check_performer(value: Any) -> str:
+    """A performer id: a non-empty, non-blank str (``"system"`` for system-made changes)."""
+    problem = _performer_problem(value)
+    if problem is not None:
+        raise InvalidSessionArgument(f"performer_id {problem}")
+    return value
+
+
+def journal_path(root: str | os.PathLike, user_id: str, session_id: str) -> Path:
+    """``<root>/users/<user_id>/sessions/<session_id>.jsonl`` (ids checked: no path escapes)."""
+    user_id = check_name(user_id, "user_id")
+    session_id = check_name(session_id, "session_id")
+    return Path(root) / "users" / user_id / "sessions" / f"{session_id}.jsonl"
+
+
+def utc_timestamp() -> str:
+    """Now, as UTC ISO 8601 with milliseconds and ``Z``, e.g. ``2026-11-23T06:25:12.345Z``."""
+    now = _dt.datetime.now(_dt.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def new_record_id() -> str:
+    """A fresh UUIDv4 string: every record has its own."""
+    return str(uuid.uuid4())
+
+
+# -- record shape ---------------------------------------------------------------------------
+
+
+def _record_problem(record: Any) -> str | None:
+    """What is wrong with a record's shape, or None. Shared by writer and readers,
+    so whatever the recorder writes, the readers accept."""
+    if not isinstance(record, dict):
+        return f"a record must be a JSON object, got {type(record).__name__}"
+    kind = record.get("kind")
+    if kind == "session":
+        expected = _SESSION_KEYS
+        what = "session record"
+    elif kind == "store":
+        op = record.get("op")
+        if op not in _STORE_KEYS:
+            return f"unknown store op {op!r} (known: {list(STORE_OPS)})"
+        expected = _STORE_KEYS[op]
+        what = f"store record {op!r}"
+    else:
+        return f"unknown record kind {kind!r} (expected 'session' or 'store')"
+    if record.keys() != expected:
+        missing = sorted(expected - record.keys())
+        extra = sorted(record.keys() - expected)
+        return f"{what} has the wrong fields: missing {missing}, unexpected {extra} (expected {sorted(expected)})"
+    for key in ("user_id", "session_id"):
+        problem = _name_problem(record[key])
+        if problem is not None:
+            return f"{key} {record[key]!r} {problem}"
+    problem = _performer_problem(record["performer_id"])
+    if problem is not None:
+        return f"performer_id {problem}"
+    if not isinstance(record["timestamp"], str) or not _TIMESTAMP.fullmatch(record["timestamp"]):
+        return f"timestamp {record['timestamp']!r} is not UTC ISO 8601 with milliseconds and Z"
+    if not isinstance(record["record_id"], str) or not _UUID4.fullmatch(record["record_id"]):
+        return f"record_id {record['record_id']!r} is not a UUIDv4 string"
+    if kind == "session":
+        if record["source"] != SESSION_SOURCE:
+            return f"source must be {SESSION_SOURCE!r}, got {record['source']!r}"
+        if record["event"] not in ("start", "end"):
+            return f"event must be 'start' or 'end', got {record['event']!r}"
+        return None
+    return _store_fields_problem(record)
+
+
+def _store_fields_problem(record: dict) -> str | None:
+    for key in ("instance_id", "lens_id", "draft_id"):
+        if key in record and (not isinstance(record[key], str) or not record[key]):
+            return f"{key} must be a non-empty str, got {record[key]!r}"
+    if "draft" in record and not isinstance(record["draft"], dict):
+        return f"draft must be a draft document (Draft.to_json), got {type(record['draft']).__name__}"
+    if "params" in record and not isinstance(record["params"], dict):
+        return f"params must be an object, got {type(record['params']).__name__}"
+    if "input" in record:
+        source = record["input"]
+        if source is not None and not (
+            isinstance(source, dict)
+            and len(source) == 1
+            and next(iter(source)) in ("draft", "outputOf")
+            and isinstance(next(iter(source.values())), str)
+        ):
+            return f'input must be null, {{"draft": id}} or {{"outputOf": instance_id}}, got {source!r}'
+    if "to_version" in record:
+        version = record["to_version"]
+        if type(version) is not int or version < 0:
+            return f"to_version must be an int >= 0, got {version!r}"
+    return None
+
+
+def _is_boundary(record: dict, event: str) -> bool:
+    return record.get("kind") == "session" and record.get("event") == event
+
+
+# -- store events -----------------------------------------------------------------------------
+
+
+def store_event(
+    op: str, fields: Mapping[str, Any], *, user_id: str, session_id: str, performer_id: str
+) -> dict:
+    """The journal record of one Store operation; the timestamp and record id are made here.
+
+    ``fields`` are the operation's arguments as Python values: ``draft`` (a
+    Draft) for ``add_draft``; ``instance_id``, ``lens_id``, ``input`` (draft
+    id, Draft, ``OutputOf`` or None) and ``params`` (mapping, attrs instance
+    or None) for ``add_lens_instance``; ``instance_id`` and ``params`` for
+    ``set_params``; ``instance_id`` for ``remove_lens_instance``;
+    ``draft_id`` for ``remove_draft``; ``to_version`` for ``undo``/``redo``.
+    """
+    if op not in _STORE_FIELDS:
+        raise JournalError(f"unknown store event {op!r}; known: {list(STORE_OPS)}")
+    if not isinstance(fields, Mapping):
+        raise JournalError(f"store_event({op!r}): fields must be a mapping, got {type(fields).__name__}")
+    fields = dict(fields)
+    if op == "add_lens_instance":
+        fields.setdefault("params", None)
+    expected = set(_STORE_FIELDS[op])
+    if fields.keys() != expected:
+        raise JournalError(
+            f"store_event({op!r}): missing {sorted(expected - fields.keys())}, "
+            f"unexpected {sorted(fields.keys() - expected)} (expected {sorted(expected)})"
+        )
+    record = {
+        "kind": "store",
+        "op": op,
+        "user_id": user_id,
+        "session_id": session_id,
+        "performer_id": performer_id,
+        "timestamp": utc_timestamp(),
+        "record_id": new_record_id(),
+    }
+    for key, value in fields.items():
+        record[key] = _encode_field(op, key, value)
+    problem = _record_problem(record)
+    if problem is not None:
+        raise JournalError(f"store_event({op!r}): {problem}")
+    return record
+
+
+def _encode_field(op: str, key: str, value: Any) -> Any:
+    if key == "draft":
+        if type(value) is not Draft:
+            raise JournalError(f"store_event({op!r}): draft must be a Draft, got {type(value).__name__}")
+        return value._canon_document()
+    if key == "input":
+        if value is None:
+            return None
+        if type(value) is Draft:
+            return {"draft": value.id}
+        if isinstance(value, OutputOf):
+            return {"outputOf": value.instance_id}
+        if isinstance(value, str):
+            return {"draft": value}
+        raise JournalError(
+            f"store_event({op!r}): input must be a draft id, a Draft, OutputOf(...) or None, got {type(value).__name__}"
+        )
+    if key == "params":
+        try:
+            frozen = freeze_params(value, f"store_event({op!r})")
+        except StoreError as exc:
+            raise JournalError(str(exc)) from None
+        # Canonical form: '$' keys escaped and nested drafts embedded whole,
+        # exactly as in Draft.to_json, so replay can check every nested id.
+        return thaw_canon(frozen, embed_drafts=True)
+    return value
+
+
+def _decode_params(params: dict) -> Any:
+    return _unescape(params, "params")
+
+
+def _decode_input(source: dict | None) -> Any:
+    if source is None:
+        return None
+    if "outputOf" in source:
+        return OutputOf(source["outputOf"])
+    return source["draft"]
+
+
+def apply_event(store: Store, record: Mapping[str, Any]) -> Store:
+    """Apply one journaled store event to ``store``; the record's timestamp and ids play no part.
+
+    A malformed record raises JournalError; one that does not fit the store
+    raises the StoreError / DraftError the operation raises (e.g. a draft whose
+    id does not match its content). ``undo``/``redo`` need the version history:
+    use ``replay_history``.
+    """
+    record = dict(record) if isinstance(record, Mapping) else record
+    problem = _record_problem(record)
+    if problem is not None:
+        raise JournalError(problem)
+    if record["kind"] != "store":
+        raise JournalError(f"a {record['kind']!r} record is not a store event")
+    op = record["op"]
+    if op == "add_draft":
+        return store.add_draft(_from_document(record["draft"], "draft"))
+    if op == "add_lens_instance":
+        return store.add_lens_instance(
+            record["instance_id"],
+            record["lens_id"],
+            _decode_input(record["input"]),
+            _decode_params(record["params"]),
+        )
+    if op == "set_params":
+        return store.set_params(record["instance_id"], _decode_params(record["params"]))
+    if op == "remove_lens_instance":
+        return store.remove_lens_instance(record["instance_id"])
+    if op == "remove_draft":
+        return store.remove_draft(record["draft_id"])
+    raise JournalError(f"{op!r} moves between store versions; replay it with replay_history")
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_directory(directory: str | os.PathLike) -> Path:
+    """``mkdir -p`` that survives a crash: each new directory's parent is fsync'd."""
+    directory = Path(directory)
+    missing = []
+    current = directory
+    while not current.is_dir():
+        missing.append(current)
+        current = current.parent
+    if missing:
+        directory.mkdir(parents=True, exist_ok=True)
+        for created in reversed(missing):
+            _fsync_dir(created.parent)
+    return directory
+
+
+def _lock(fd: int, shared: bool = False) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+
+
+def _committed_end(fd: int, size: int) -> int:
+    """Offset just after the last newline (0 if none): the end of the committed records."""
+    position = size
+    while position > 0:
+        start = max(0, position - _CHUNK)
+        chunk = os.pread(fd, position - start, start)
+        index = chunk.rfind(b"\n")
+        if index != -1:
+            return start + index + 1
+        position = start
+    return 0
+
+
+def _last_short_line(fd: int, end: int) -> bytes | None:
+    """The last committed line (without newline) if it is short enough to be a boundary record."""
+    start = max(0, end - 1 - _BOUNDARY_MAX_BYTES)
+    chunk = os.pread(fd, end - 1 - start, start)
+    index = chunk.rfind(b"\n")
+    if index == -1:
+        return chunk if start == 0 else None
+    return chunk[index + 1 :]
+
+
+def _line_number_at(fd: int, offset: int) -> int:
+    """1-based number of the line that starts at ``offset`` (only on error paths: reads the file)."""
+    count = 0
+    position = 0
+    while position < offset:
+        chunk = os.pread(fd, min(_CHUNK, offset - position), position)
+        count += chunk.count(b"\n")
+        position += len(chunk)
+    return count + 1
+
+
+class Recorder:
+    """The only writer of journal files.
+
+    ``append`` returns only after the record is on disk (file ``fsync``'d, and
+    its directory too when the file was created). A record larger than
+    ``max_record_bytes`` or of the wrong shape is refused and nothing is
+    written. Appends to one journal are serialized with ``flock``, across
+    threads and processes; a torn last line left by a crashed writer is
+    removed (with a TornTailWarning) before the next record is written.
+    """
+
+    def __init__(self, root: str | os.PathLike = "logs", max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES):
+        if type(max_record_bytes) is not int or max_record_bytes < 1024:
+            raise JournalError(f"max_record_bytes must be an int >= 1024, got {max_record_bytes!r}")
+        self.root = Path(root)
+        self.max_record_bytes = max_record_bytes
+
+    def __repr__(self) -> str:
+        return f"Recorder(root={str(self.root)!r}, max_record_bytes={self.max_record_bytes})"
+
+    def path(self, user_id: str, session_id: str) -> Path:
+        return journal_path(self.root, user_id, session_id)
+
+    def append(self, user_id: str, session_id: str, record: Mapping[str, Any]) -> None:
+        """Append one record to the session's journal, durably, or raise and write nothing."""
+        path = self.path(user_id, session_id)
+        if not isinstance(record, Mapping):
+            raise JournalError(f"a record must be a mapping, got {type(record).__name__}")
+        record = dict(record)
+        problem = _record_problem(record)
+        if problem is not None:
+            raise JournalError(f"{path}: refused a malformed record: {problem}; nothing was written")
+        if (record["user_id"], record["session_id"]) != (user_id, session_id):
+            raise JournalError(
+                f"{path}: the record names user {record['user_id']!r} and session {record['session_id']!r}, "
+                f"not this journal's {user_id!r} / {session_id!r}; nothing was written"
+            )
+        try:
+            line = orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n"
+        except orjson.JSONEncodeError as exc:
+            raise JournalError(f"{path}: record is not JSON-like: {exc}; nothing was written") from None
+        if len(line) > self.max_record_bytes:
+            what = f"{record['kind']} record {record.get('op', record.get('event'))!r} for {path}"
+            raise RecordTooLarge(len(line), self.max_record_bytes, what)
+        starting = _is_boundary(record, "start")
+        if not starting and not path.exists():
+            raise JournalError(
+                f"{path}: no such journal; a journal begins with its session's start event "
+                "(SessionManager.start); nothing was written"
+            )
+        ensure_directory(path.parent)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            created = True
+        except FileExistsError:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            created = False
+        try:
+            if created:
+                _fsync_dir(path.parent)  # the file's name is durable before any record is acknowledged
+            _lock(fd)
+            size = self._prepare(fd, path, record, starting)
+            self._write(fd, path, line, size)
+        finally:
+            os.close(fd)  # also releases the flock
+
+    def _prepare(self, fd: int, path: Path, record: dict, starting: bool) -> int:
+        """Under the lock: drop a torn tail, check the framing; return the committed size."""
+        size = os.fstat(fd).st_size
+        end = _committed_end(fd, size) if size else 0
+        if end != size:
+            # Bytes after the last newline were never acknowledged (the write
+            # that made them did not return); readers already ignore them.
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+            warnings.warn(
+                f"{path}: removed a torn last line of {size - end} bytes left by an interrupted write",
+                TornTailWarning,
+                stacklevel=3,
+            )
+        if end == 0:
+            if not starting:
+                raise JournalError(
+                    f"{path}: a journal begins with its session's start event, got a "
+                    f"{record['kind']} record; nothing was written"
+                )
+            return 0
+        if starting:
+            raise JournalError(f"{path}: this journal already has its start event; nothing was written")
+        last = _last_short_line(fd, end)
+        if last is not None:
+            try:
+                previous = orjson.loads(last)
+            except orjson.JSONDecodeError as exc:
+                line = _line_number_at(fd, end - 1 - len(last))
+                raise JournalCorrupt(str(path), line, f"not valid JSON ({exc}); refusing to append after damage") from None
+            if isinstance(previous, dict) and _is_boundary(previous, "end"):
+                raise SessionAlreadyClosed(
+                    f"{path}: session {record['session_id']!r} has ended; its journal takes no more records"
+                )
+        return end
+
+    def _write(self, fd: int, path: Path, line: bytes, size: int) -> None:
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(f"{path}: short write ({written} of {len(line)} bytes)")
+            os.fsync(fd)
+        except BaseException:
+            # Not acknowledged, so not kept: readers must never see it as committed.
+            try:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            except OSError:
+                pass
+            raise
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class JournalReadout:
+    """The committed records of one journal, and whether a torn last line was ignored.
+
+    ``records`` are the decoded JSON objects, line 1 first (record ``i`` is
+    on line ``i + 1``). ``torn_line`` is the line number the torn bytes would
+    have had.
+    """
+
+    path: str
+    records: tuple[dict, ...]
+    torn_tail: bool = False
+    torn_bytes: int = 0
+    torn_line: int | None = None
+
+    @property
+    def start(self) -> dict | None:
+        return self.records[0] if self.records else None
+
+    @property
+    def end(self) -> dict | None:
+        return self.records[-1] if self.records and _is_boundary(self.records[-1], "end") else None
+
+
+def _framing_problem(number: int, record: dict, first: dict | None, previous: dict | None) -> str | None:
+    if first is None:
+        if not _is_boundary(record, "start"):
+            return "line 1 of a journal must be its session's start event"
+        return None
+    if _is_boundary(record, "start"):
+        return "a second start event (a journal holds one session)"
+    if previous is not None and _is_boundary(previous, "end"):
+        return f"a record after the session's end event on line {number - 1}"
+    for key in ("user_id", "session_id"):
+        if record[key] != first[key]:
+            return f"{key} {record[key]!r} differs from {first[key]!r} on line 1"
+    return None
+
+
+def read_journal(path: str | os.PathLike) -> JournalReadout:
+    """Every committed record of a journal, checked; a torn last line is reported and ignored.
+
+    Anything else that is wrong (bad JSON, a record of the wrong shape, a
+    broken framing) raises JournalCorrupt naming the file and line.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].split(b"\n")[:-1] if end else []
+    records: list[dict] = []
+    first = previous = None
+    for number, raw in enumerate(lines, start=1):
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise JournalCorrupt(str(path), number, f"not valid JSON ({exc})") from None
+        problem = _record_problem(record) or _framing_problem(number, record, first, previous)
+        if problem is not None:
+            raise JournalCorrupt(str(path), number, problem)
+        first = first or record
+        previous = record
+        records.append(record)
+    torn = len(data) - end
+    if torn:
+        warnings.warn(
+            f"{path}:{len(lines) + 1}: ignored a torn last line of {torn} bytes (a crash interrupted that write)",
+            TornTailWarning,
+            stacklevel=2,
+        )
+    return JournalReadout(str(path), tuple(records), bool(torn), torn, len(lines) + 1 if torn else None)
+
+
+@attrs.frozen
+class Boundaries:
+    """A journal's committed start and end events (None when absent), read without reading it all."""
+
+    start: dict | None
+    end: dict | None
+
+
+def read_boundaries(path: str | os.PathLike) -> Boundaries:
+    """The start event (line 1) and, if the session has ended, the end event (the last line).
+
+    Reads a few KiB at each end of the file, under a shared lock so no append
+    is seen half-done. A missing file or one without a committed line has no
+    start. What it reads is checked like ``read_journal`` checks it.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return Boundaries(None, None)
+    try:
+        _lock(fd, shared=True)
+        size = os.fstat(fd).st_size
+        end = _committed_end(fd, size) if size else 0
+        if end == 0:
+            return Boundaries(None, None)
+        head = os.pread(fd, min(end, _BOUNDARY_MAX_BYTES + 1), 0)
+        newline = head.find(b"\n")
+        if newline == -1:
+            raise JournalCorrupt(str(path), 1, "line 1 is too long to be a session start event")
+        start = _decode_checked(path, 1, head[:newline])
+        problem = _framing_problem(1, start, None, None)
+        if problem is not None:
+            raise JournalCorrupt(str(path), 1, problem)
+        if newline + 1 == end:
+            return Boundaries(start, None)
+        last = _last_short_line(fd, end)
+        if last is None or b'"end"' not in last:
+            return Boundaries(start, None)  # too long, or no "end" in it: not an end event
+
+        def number() -> int:  # only on error paths: counting lines reads the file
+            return _line_number_at(fd, end - 1 - len(last))
+
+        record = _decode_checked(path, number, last)
+        if not _is_boundary(record, "end"):
+            return Boundaries(start, None)
+        problem = _framing_problem(2, record, start, None)
+        if problem is not None:
+            raise JournalCorrupt(str(path), number(), problem)
+        return Boundaries(start, record)
+    finally:
+        os.close(fd)
+
+
+def _decode_checked(path: Path, number: Any, raw: bytes) -> dict:
+    """Decode one line; ``number`` is the line number, or a function that counts it."""
+    try:
+        record = orjson.loads(raw)
+        problem = _record_problem(record)
+    except orjson.JSONDecodeError as exc:
+        problem = f"not valid JSON ({exc})"
+    if problem is not None:
+        raise JournalCorrupt(str(path), number() if callable(number) else number, problem)
+    return record
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+def replay_history(path: str | os.PathLike) -> History:
+    """The store versions a session went through, undo/redo moves included.
+
+    Version numbers follow a journaled Workspace's: one per store event that
+    changed the store. Boundary events are skipped; an event that does not
+    apply raises JournalCorrupt naming its line.
+    """
+    readout = read_journal(path)
+    history = History()
+    for number, record in enumerate(readout.records, start=1):
+        if record["kind"] == "session":
+            continue
+        try:
+            if record["op"] in _MOVES:
+                history.move_to(record["to_version"])
+            else:
+                store = apply_event(history.current.store, record)
+                if store is not history.current.store:
+                    history.push(record["op"], store)
+        except (DraftError, StoreError, JournalError, IndexError) as exc:
+            raise JournalCorrupt(readout.path, number, f"{record['op']} does not apply: {exc}") from None
+    return history
+
+
+def replay(path: str | os.PathLike) -> Store:
+    """The store one session's journal describes (its current version, after any undo/redo)."""
+    return replay_history(path).current.store
