@@ -9,7 +9,9 @@ import string
 from typing import Any
 
 import attrs
-from pyrsistent import PMap, PVector, thaw
+from pyrsistent import PMap, PVector
+
+from drafts.canonical import canonical_bytes, thaw_canon
 
 from .lens import lens
 
@@ -120,15 +122,32 @@ class FormatParams:
     into: str = attrs.field(default="text", validator=attrs.validators.instance_of(str))
 
 
-@lens("text.format", version="1", params=FormatParams)
+def _formattable(value: Any) -> Any:
+    """Scalars format as themselves; objects, lists and drafts as canonical JSON.
+
+    ``str()`` of a map would follow its iteration order, so equal drafts could
+    render different text; canonical JSON (sorted keys, drafts by id) cannot.
+    """
+    if isinstance(value, (PMap, PVector)) or hasattr(value, "_canon_document"):
+        return canonical_bytes(thaw_canon(value, embed_drafts=False)).decode()
+    return value
+
+
+@lens("text.format", version="2", params=FormatParams)
 def format_text(draft: Any, params: FormatParams):
     """Render a template from the payload's fields into ``payload[into]``.
 
     Only plain ``{name}`` fields are allowed, so a template can never reach
-    attributes or items of the values it formats.
+    attributes or items of the values it formats. Object and list values render
+    as canonical JSON, so equal drafts always give equal text.
+
+    >>> from drafts import make_draft
+    >>> draft = make_draft({"clip": "a", "size": {"w": 2, "h": 1}})
+    >>> next(format_text(draft, FormatParams("{clip} {size}")))["text"]
+    'a {"h":1,"w":2}'
     """
     payload = _payload_map(draft, "text.format")
-    values = {k: thaw(v) for k, v in payload.items()}
+    values = {k: _formattable(v) for k, v in payload.items()}
     try:
         text = params.template.format_map(values)
     except KeyError as exc:
