@@ -1,4 +1,4 @@
-"""The ``draftlens`` command: plan, run, demo (and sessions).
+"""The ``draftlens`` command: plan, run, demo, sessions.
 
 Exit codes: 0 every job completed; 1 some job failed; 2 invalid pipeline or usage.
 """
@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,27 +91,33 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    return _run(_load(args.pipeline), args.executor, args.force)[1]
+
+
+def _run(pipeline: Any, executor_spec: str | None, force: bool) -> tuple[Any, int]:
+    """Run a loaded pipeline, print its summary, write run.json and report.html: ``(state, exit code)``."""
     from .recompute import recompute_derived
     from .report import write_report
     from .runfile import dumps, run_record, write_atomically
 
-    pipeline = _load(args.pipeline)
-    spec = args.executor or pipeline.executor
+    spec = executor_spec or pipeline.executor
     try:
         from .pipeline import parse_executor
 
         parse_executor(spec, "--executor")
     except ValueError as exc:
         print(f"draftlens: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return None, EXIT_USAGE
+    for directory in pipeline.output_directories():
+        directory.mkdir(parents=True, exist_ok=True)
     executor = _executor(spec)
     bar = _progress_bar()
     try:
         state = recompute_derived(pipeline.store, registry=_registry(), caps=pipeline.caps, executor=executor,
-                                  progress=bar.update if bar else None, force=args.force)
+                                  progress=bar.update if bar else None, force=force)
     except KeyboardInterrupt:
         print("\ndraftlens: interrupted; no output was left half-written", file=sys.stderr)
-        return 130
+        return None, EXIT_INTERRUPTED
     finally:
         if bar:
             bar.close()
@@ -135,12 +142,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(_table(rows, ["instance", "outputs", "warnings"]))
     print(f"\njobs {counts['jobs']} (reused {counts['reused']}), media jobs completed {counts['media_completed']}, "
           f"failed {failed}, warnings {counts['warnings']}, outputs {counts['outputs']}")
-    for w in state.warnings:
-        print(f"  {w}")
+    for w in state.warnings:  # the first line here; the whole message is in run.json and report.html
+        print(f"  {str(w).splitlines()[0]}")
     print(f"\nrun.json:    {out / 'run.json'}\nreport.html: {out / 'report.html'}")
-    lens_failures = any(w.code in ("lensError", "executionFailed", "invalidOutput", "unknownLens", "invalidParams",
-                                   "missingInput", "malformedCarrier") for w in state.warnings)
-    return EXIT_FAILED if failed or lens_failures else EXIT_OK
+    return state, EXIT_FAILED if failed or _pure_failures(state) else EXIT_OK
+
+
+_FAILURE_CODES = ("lensError", "invalidOutput", "unknownLens", "invalidParams", "missingInput", "malformedCarrier")
+
+
+def _pure_failures(state: Any) -> list:
+    """Warnings that mean a job failed without an ExecutionResult (pure lenses, bad instances)."""
+    return [w for w in state.warnings if w.code in _FAILURE_CODES]
 
 
 class _Bar:
@@ -165,9 +178,115 @@ def _progress_bar():
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import render, run_demo
+    """Make sample clips in DIR, write a pipeline next to them and run it.
 
-    print(render(run_demo()))
+    One clip is corrupt on purpose: the demo succeeds (exit 0) when exactly
+    that clip's jobs fail and every other job completes.
+    """
+    from pathlib import Path
+
+    from .demo import CORRUPT_CLIP, write_demo_pipeline
+
+    directory = Path(args.directory).resolve()
+    print(f"making sample clips in {directory / 'clips'} with the pinned FFmpeg ...")
+    pipeline_path = write_demo_pipeline(directory)
+    print(f"pipeline: {pipeline_path}\n")
+    pipeline = _load(str(pipeline_path))
+    state, code = _run(pipeline, None, force=False)
+    if state is None:
+        return code
+    clip_of = {frame.id: Path(frame.payload["path"]).name
+               for _, carrier_id, _ in pipeline.sources for frame in pipeline.store.drafts[carrier_id].payload["values"]}
+    failed_clips = {clip_of.get(state.job_origins[job_id][2]) for job_id, result in state.results.items()
+                    if result.status == "FAILED"}
+    print(f"\n{CORRUPT_CLIP} is corrupt on purpose: its jobs fail, the other clips are unaffected.")
+    print(f"open the report: {(directory / 'out' / 'report.html').as_uri()}")
+    return EXIT_OK if failed_clips == {CORRUPT_CLIP} and not _pure_failures(state) else EXIT_FAILED
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    """list / show / replay a user's work sessions, read-only, from the journals under ``--root``."""
+    from drafts.errors import JournalError, SessionError
+    from drafts.sessions import SessionManager
+
+    manager = SessionManager(args.root)
+    try:
+        if args.action == "list":
+            return _sessions_list(manager, args)
+        user_id = args.user or manager.owner_of(args.session_id)
+        path = manager.journal(user_id, args.session_id)
+        if not path.exists():
+            raise SessionError(f"no session {args.session_id!r} for user {user_id!r} under {manager.root}")
+        return _sessions_show(path, args) if args.action == "show" else _sessions_replay(path, args)
+    except (SessionError, JournalError, ValueError) as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _sessions_list(manager: Any, args: argparse.Namespace) -> int:
+    if not args.user:
+        print("draftlens: sessions list needs --user", file=sys.stderr)
+        return EXIT_USAGE
+    sessions = manager.sessions(args.user)
+    if args.json:
+        print(json.dumps([{"session_id": s.session_id, "status": s.status, "started": s.started.timestamp,
+                           "ended": s.ended.timestamp if s.ended else None,
+                           "performer_id": s.started.performer_id} for s in sessions], indent=2))
+        return EXIT_OK
+    rows = [[s.session_id, s.status, s.started.timestamp, s.ended.timestamp if s.ended else "",
+             s.started.performer_id] for s in sessions]
+    print(_table(rows, ["session", "status", "started", "ended", "performer"]) if rows
+          else f"no sessions for user {args.user!r} under {manager.root}")
+    return EXIT_OK
+
+
+def _describe_record(record: dict) -> str:
+    if record["kind"] == "session":
+        return f"session {record['event']}"
+    detail = {k: v for k, v in record.items() if k not in (
+        "kind", "op", "user_id", "session_id", "performer_id", "timestamp", "record_id")}
+    if "draft" in detail:
+        detail["draft"] = "<draft>"
+    return f"{record['op']} {json.dumps(detail, sort_keys=True)[:120]}"
+
+
+def _sessions_show(path: Any, args: argparse.Namespace) -> int:
+    from drafts.journal import read_journal
+
+    readout = read_journal(path)
+    if args.json:
+        print(json.dumps({"path": str(readout.path), "records": list(readout.records), "torn_tail": readout.torn_tail},
+                         indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"journal {readout.path}")
+    for line, record in enumerate(readout.records, start=1):
+        print(f"{line:>5}  {record['timestamp']}  {record['performer_id']:<16} {_describe_record(record)}")
+    if readout.torn_tail:
+        print(f"(a torn last line of {readout.torn_bytes} bytes, left by a crash, was ignored)")
+    return EXIT_OK
+
+
+def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
+    from drafts.journal import replay
+
+    from .recompute import recompute_derived
+
+    store = replay(path)
+    state = recompute_derived(store, registry=_registry())
+    if args.json:
+        print(json.dumps({
+            "drafts": sorted(store.drafts),
+            "lens_instances": {i: {"lens_id": li.lens_id, "outputs": [d.id for d in state.outputs(i)]}
+                               for i, li in store.lens_instances.items()},
+            "warnings": [str(w) for w in state.warnings],
+        }, indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"replayed {path}: {len(store.drafts)} drafts, {len(store.lens_instances)} lens instances")
+    rows = [[i, li.lens_id, len(state.outputs(i))] for i, li in store.lens_instances.items()]
+    if rows:
+        print(_table(rows, ["instance", "lens", "outputs"]))
+    for w in state.warnings:
+        print(f"  {str(w).splitlines()[0]}")
     return EXIT_OK
 
 
@@ -183,13 +302,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", help="serial | processes:N | dask:ADDRESS (default: the pipeline's)")
     run.add_argument("--force", action="store_true", help="run every job even if it could be reused")
     run.set_defaults(run=cmd_run)
-    demo = sub.add_parser("demo", help="run the bundled example and print its derived state")
+    demo = sub.add_parser("demo", help="make sample clips, write a pipeline over them, run it, print the report path")
+    demo.add_argument("directory", nargs="?", default="draftlens-demo",
+                      help="where the clips, pipeline.toml and out/ go (default: ./draftlens-demo)")
     demo.set_defaults(run=cmd_demo)
+    sessions = sub.add_parser("sessions", help="list, show or replay a user's journaled work sessions")
+    sessions.add_argument("action", choices=["list", "show", "replay"])
+    sessions.add_argument("session_id", nargs="?", help="the session (show, replay)")
+    sessions.add_argument("--root", default="logs", help="the journal root (default: ./logs)")
+    sessions.add_argument("--user", help="the user id (list; optional for show/replay)")
+    sessions.add_argument("--json", action="store_true", help="machine-readable output")
+    sessions.set_defaults(run=cmd_sessions)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "action", None) in ("show", "replay") and not args.session_id:
+        parser.error(f"sessions {args.action} needs a SESSION_ID")
     return args.run(args)
 
 

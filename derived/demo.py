@@ -1,6 +1,15 @@
-"""The bundled example: a small pipeline a new user can run and read."""
+"""The bundled examples: a media pipeline over generated clips, and a small pure one.
+
+``draftlens demo [DIR]`` makes a few short clips with the pinned FFmpeg
+(several codecs and resolutions, one deliberately corrupt), writes a pipeline
+file next to them and runs probe + proxy + thumbnail + audio over them: the
+main job of draftlens on something every machine can make. ``demo_store`` is
+the pure-lens example the README's REPL section reads.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from drafts import OutputOf, Store, make_draft, pack_drafts
 
@@ -8,7 +17,112 @@ from .caps import Caps
 from .recompute import recompute_derived
 from .state import DerivedState
 
-__all__ = ["demo_store", "run_demo"]
+__all__ = ["SAMPLE_CLIPS", "CORRUPT_CLIP", "demo_store", "make_sample_clips", "run_demo", "write_demo_pipeline"]
+
+# name -> (lavfi video size or None, audio sample rate or None, encoder argv)
+SAMPLE_CLIPS: dict[str, tuple[str | None, int | None, list[str]]] = {
+    "harbour_dawn.mov": ("640x360", 48000, ["-c:v", "libx264", "-threads", "1", "-pix_fmt", "yuv420p",
+                                            "-c:a", "aac", "-ac", "2", "-timecode", "01:00:00:00"]),
+    "market.mp4": ("320x240", 44100, ["-c:v", "libx264", "-threads", "1", "-pix_fmt", "yuv420p", "-c:a", "aac"]),
+    "night_ferry.mkv": ("426x240", 48000, ["-c:v", "mjpeg", "-q:v", "5", "-c:a", "pcm_s16le", "-ac", "2"]),
+    "interview.mov": ("480x270", 48000, ["-c:v", "prores_ks", "-profile:v", "0", "-c:a", "pcm_s16le"]),
+}
+CORRUPT_CLIP = "broken_card.mp4"
+_SECONDS = 2
+
+
+def make_sample_clips(directory: str | Path) -> list[Path]:
+    """Write the sample clips (and one corrupt file) into ``directory``; return their paths.
+
+    Clips are lavfi test patterns with a tone, encoded by the pinned FFmpeg,
+    so the demo needs nothing but the installed package.
+    """
+    from lenses.media.engine import FFmpegEngine
+    from lenses.media.run import run_ffmpeg
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    binary = FFmpegEngine.pinned().path
+    paths = []
+    for name, (size, rate, encode) in SAMPLE_CLIPS.items():
+        path = directory / name
+        argv = [binary, "-hide_banner", "-nostdin", "-v", "error", "-y"]
+        if size:
+            argv += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={_SECONDS}"]
+        if rate:
+            argv += ["-f", "lavfi", "-i", f"sine=frequency=330:sample_rate={rate}:duration={_SECONDS}"]
+        bitexact = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact"]  # same bytes every time
+        outcome = run_ffmpeg([*argv, *encode, *bitexact, f"file:{path}"])
+        if outcome.exit_code != 0:
+            raise RuntimeError(f"could not make the sample clip {path}: {outcome.launch_error or outcome.stderr}")
+        paths.append(path)
+    broken = directory / CORRUPT_CLIP  # what a failing card reader leaves: the right name, no moov atom
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes((i * 7919 + 13) % 251 for i in range(40_000)))
+    paths.append(broken)
+    return paths
+
+
+DEMO_PIPELINE = """\
+# The draftlens demo: every clip in clips/ gets metadata, an editing proxy,
+# a poster frame and its audio. Paths are relative to this file.
+[pipeline]
+name = "demo"
+output = "out"          # run.json and report.html
+executor = "serial"
+
+[[sources]]
+id = "clips"
+glob = ["clips/*.mov", "clips/*.mp4", "clips/*.mkv"]
+
+[[lenses]]
+id = "probe"
+lens = "media.probe"
+input = "clips"
+
+[[lenses]]
+id = "proxy"
+lens = "media.proxy"
+input = "clips"
+[lenses.params]
+codec = "h264"
+container = "mp4"
+resolution = "half"
+naming_template = "{source_name}_proxy"
+output_directory = "out/proxies"
+
+[[lenses]]
+id = "poster"
+lens = "media.thumbnail"
+input = "clips"
+[lenses.params]
+time_offset = 1.0
+size = "320"                    # width; the height keeps the aspect ratio
+image_format = "jpg"
+naming_template = "{source_name}"
+output_directory = "out/posters"
+
+[[lenses]]
+id = "audio"
+lens = "media.audio"
+input = "clips"
+[lenses.params]
+codec = "pcm_s16le"
+container = "wav"
+sample_rate = 48000
+channels = 2
+naming_template = "{source_name}"
+output_directory = "out/audio"
+"""
+
+
+def write_demo_pipeline(directory: str | Path) -> Path:
+    """Sample clips under ``directory/clips`` and ``directory/pipeline.toml`` over them."""
+    directory = Path(directory)
+    make_sample_clips(directory / "clips")
+    path = directory / "pipeline.toml"
+    path.write_text(DEMO_PIPELINE, encoding="utf-8")
+    return path
+
 
 CLIPS = [
     {"name": "harbour at dawn", "takes": ["wide", "close"]},

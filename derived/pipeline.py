@@ -23,6 +23,9 @@ input = "clips"                # a source id, another lens instance id, or omitt
 [lenses.params]                # optional; the lens's params (media specs inline)
 ```
 
+A relative ``output_directory`` in params is taken relative to the pipeline
+file; ``draftlens run`` creates it.
+
 Every key is checked: an unknown key or a wrong type is an error naming the
 key path and what was expected. Nothing is read from the environment.
 """
@@ -30,6 +33,7 @@ key path and what was expected. Nothing is read from the environment.
 from __future__ import annotations
 
 import glob as globlib
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -56,6 +60,16 @@ class Pipeline:
     executor: str
     output: Path
     sources: tuple[tuple[str, str, int], ...]  # (source id, carrier draft id, frame count)
+
+    def output_directories(self) -> tuple[Path, ...]:
+        """The media specs' output directories (``run`` creates them; ``plan`` never does)."""
+        found = []
+        for instance in self.store.lens_instances.values():
+            params = instance.params
+            directory = params.get("output_directory") if hasattr(params, "get") else None
+            if isinstance(directory, str) and Path(directory) not in found:
+                found.append(Path(directory))
+        return tuple(found)
 
 
 _TOP = {"pipeline", "caps", "sources", "lenses"}
@@ -167,8 +181,12 @@ def load_pipeline(path: str | Path) -> Pipeline:
         else:
             known = sorted(inputs) + sorted(store.lens_instances)
             raise PipelineError(f"{where}.input: {name!r} is neither a source nor an earlier lens (known: {known})")
+        params = table.get("params")
+        if params is not None and isinstance(params.get("output_directory"), str):
+            # Relative to the pipeline file, like every other path in it.
+            params = {**params, "output_directory": os.path.normpath(path.parent / params["output_directory"])}
         try:
-            store = store.add_lens_instance(instance_id, table["lens"], source, table.get("params"))
+            store = store.add_lens_instance(instance_id, table["lens"], source, params)
         except StoreError as exc:
             raise PipelineError(f"{where}: {exc}") from None
         inputs[instance_id] = OutputOf(instance_id)

@@ -1,4 +1,4 @@
-"""The authoritative side: drafts, carriers, the store (and, later, the journal).
+"""The authoritative side: drafts, carriers, the store, media drafts, the journal and work sessions.
 
 ``drafts`` knows nothing of ``lenses`` or ``derived``.
 """
@@ -6,17 +6,20 @@
 from .carrier import is_packed_carrier, pack_drafts
 from .draft import Draft, draft_from_json, make_draft
 from .errors import DraftError, StoreError
+from .media import MediaError, media_draft
 from .store import LensInstance, OutputOf, Store
 
 __all__ = [
     "Draft",
     "DraftError",
     "LensInstance",
+    "MediaError",
     "OutputOf",
     "Store",
     "StoreError",
     "draft_from_json",
     "is_packed_carrier",
     "make_draft",
+    "media_draft",
     "pack_drafts",
 ]

@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def test_drafts_exports():
     assert set(drafts.__all__) == {"LensInstance"} | {
         "Draft", "DraftError", "OutputOf", "Store", "StoreError", "draft_from_json", "is_packed_carrier",
-        "make_draft", "pack_drafts",
+        "make_draft", "pack_drafts", "media_draft", "MediaError",
     }
     assert all(hasattr(drafts, n) for n in drafts.__all__)
 

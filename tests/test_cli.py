@@ -103,6 +103,126 @@ def test_usage_errors_exit_2(tmp_path):
     assert bad_executor.returncode == 2 and "--executor: expected" in bad_executor.stderr
 
 
-def test_demo_command_runs():
-    out = draftlens("demo")
-    assert out.returncode == 0 and "batches:" in out.stdout
+def test_demo_makes_clips_runs_the_four_media_lenses_and_exits_0(tmp_path):
+    out = draftlens("demo", str(tmp_path / "demo"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    demo = tmp_path / "demo"
+    assert f"open the report: {(demo / 'out' / 'report.html').as_uri()}" in out.stdout
+    record = json.loads((demo / "out" / "run.json").read_text())
+    clips = sorted(p.name for p in (demo / "clips").iterdir())
+    assert len(clips) == 5 and "broken_card.mp4" in clips
+    assert record["counts"]["media_failed"] == 4 and record["counts"]["media_completed"] == 16
+    for folder, ext in (("proxies", ".mp4"), ("posters", ".jpg"), ("audio", ".wav")):
+        made = sorted(p.name for p in (demo / "out" / folder).iterdir())
+        assert len(made) == 4 and all(name.endswith(ext) for name in made), made
+        assert not any(name.startswith("broken_card") for name in made)
+    # Running it again reuses nothing (a fresh process has no memo) but gives the same files.
+    before = {p.name: p.read_bytes() for p in (demo / "out" / "proxies").iterdir()}
+    assert draftlens("demo", str(demo)).returncode == 0
+    assert {p.name: p.read_bytes() for p in (demo / "out" / "proxies").iterdir()} == before
+
+
+def _journaled_session(root):
+    code = f"""
+from derived import Workspace
+ws = Workspace.open({str(root)!r}, "ana", "ana@desk")
+words = ws.pack([{{"text": "a"}}, {{"text": "b"}}])
+ws.apply("up", "text.upper", words)
+print(ws.session_id)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_sessions_list_show_and_replay(tmp_path):
+    root = tmp_path / "logs"
+    session_id = _journaled_session(root)
+    listed = draftlens("sessions", "list", "--root", str(root), "--user", "ana")
+    assert listed.returncode == 0 and session_id in listed.stdout and "active" in listed.stdout
+    as_json = json.loads(draftlens("sessions", "list", "--root", str(root), "--user", "ana", "--json").stdout)
+    assert [s["session_id"] for s in as_json] == [session_id] and as_json[0]["performer_id"] == "ana@desk"
+    shown = draftlens("sessions", "show", session_id, "--root", str(root))
+    assert shown.returncode == 0
+    assert [line.split()[-2] if "session" in line else line.split()[3] for line in shown.stdout.splitlines()[1:]] == [
+        "session", "add_draft", "add_lens_instance"]
+    replayed = draftlens("sessions", "replay", session_id, "--root", str(root), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    state = json.loads(replayed.stdout)
+    assert state["lens_instances"]["up"]["lens_id"] == "text.upper" and len(state["lens_instances"]["up"]["outputs"]) == 2
+
+
+def test_sessions_errors_exit_2(tmp_path):
+    root = tmp_path / "logs"
+    session_id = _journaled_session(root)
+    assert draftlens("sessions", "show", "sess_nope", "--root", str(root)).returncode == 2
+    missing = draftlens("sessions", "replay", "--root", str(root))
+    assert missing.returncode == 2 and "needs a SESSION_ID" in missing.stderr
+    escape = draftlens("sessions", "list", "--root", str(root), "--user", "../etc")
+    assert escape.returncode == 2 and "user_id" in escape.stderr
+    assert draftlens("sessions", "list", "--root", str(root)).returncode == 2
+    journal = root / "users" / "ana" / "sessions" / f"{session_id}.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(lines[0] + b"{not json}\n" + b"".join(lines[1:]))
+    damaged = draftlens("sessions", "replay", session_id, "--root", str(root))
+    assert damaged.returncode == 2 and f"{session_id}.jsonl:2: not valid JSON" in damaged.stderr
+
+
+def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
+    import os
+    import signal
+    import time
+
+    from derived.demo import make_sample_clips
+    from drafts import media_draft
+    from lenses.media import probe
+
+    clips = make_sample_clips(tmp_path / "clips")
+    for i in range(3):  # more clips, so the interrupt lands mid-run
+        for clip in clips[:4]:
+            (tmp_path / "clips" / f"{i}_{clip.name}").write_bytes(clip.read_bytes())
+    pipeline = write(tmp_path, """
+        [pipeline]
+        output = "out"
+        [[sources]]
+        id = "clips"
+        glob = "clips/*.mov"
+        [[lenses]]
+        id = "proxy"
+        lens = "media.proxy"
+        input = "clips"
+        params = { codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{source_name}", output_directory = "out/proxies" }
+    """)
+    proc = subprocess.Popen([sys.executable, "-m", "derived", "run", str(pipeline)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proxies = tmp_path / "out" / "proxies"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (proxies.is_dir() and any(".partial." in p.name for p in proxies.iterdir())):
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in err and "Traceback" not in err
+    left = sorted(p.name for p in proxies.iterdir())
+    assert not any(".partial." in name for name in left), left
+    assert len(left) < 8  # it really stopped early
+    for name in left:  # whatever reached its final name is whole and verified
+        result = probe(media_draft(proxies / name), None)
+        assert result.status == "COMPLETED" and abs(result.outputs[0]["duration"] - 2.0) < 0.1
+    assert not (tmp_path / "out" / "run.json").exists()  # no summary of a run that did not finish
+
+
+def test_the_readme_pipeline_reference_is_a_valid_pipeline_and_equals_the_demos(tmp_path):
+    import pathlib
+    import re
+
+    from derived.demo import DEMO_PIPELINE, make_sample_clips
+    from derived.pipeline import load_pipeline
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = re.search(r"### Pipeline files.*?```toml\n(.*?)```", readme, re.S).group(1)
+    make_sample_clips(tmp_path / "clips")
+    (tmp_path / "readme.toml").write_text(example)
+    (tmp_path / "demo.toml").write_text(DEMO_PIPELINE)
+    from_readme, demo = load_pipeline(tmp_path / "readme.toml"), load_pipeline(tmp_path / "demo.toml")
+    assert from_readme.store == demo.store and from_readme.caps.max_frames_evaluated == 1000
+    assert [p.name for p in from_readme.output_directories()] == ["proxies", "posters", "audio"]

@@ -59,3 +59,22 @@ def test_report_renders_clips_failures_and_images_in_chromium(tmp_path):
     assert "status-ok" in good and "no poster" in broken
     assert "failed: poster (lensError)" in broken
     assert "moov atom not found" in dom
+
+
+def test_the_demo_report_shows_real_poster_frames_in_chromium(tmp_path, capsys):
+    from derived.cli import main
+    from derived.demo import CORRUPT_CLIP, SAMPLE_CLIPS, write_demo_pipeline
+
+    pipeline = write_demo_pipeline(tmp_path)
+    assert main(["run", str(pipeline)]) == 1  # the corrupt clip fails, as it should
+    dom = rendered_dom(tmp_path / "out" / "report.html")
+    cards = [html.unescape(c) for c in re.findall(r"<div class=\"clip\" data-name=\"([^\"]+)\">", dom)]
+    assert sorted(cards) == sorted([*SAMPLE_CLIPS, CORRUPT_CLIP])
+    images = re.findall(r"<img [^>]*>", dom)
+    assert len(images) == len(SAMPLE_CLIPS) and all('data-loaded="1"' in img for img in images), images
+    by_name = dict(zip(cards, re.split(r"<div class=\"clip\"", dom)[1:], strict=True))
+    assert "2.00 s" in by_name["harbour_dawn.mov"] and "640×360" in by_name["harbour_dawn.mov"]
+    assert "status-ok" in by_name["market.mp4"]
+    broken = by_name[CORRUPT_CLIP]
+    assert "no poster" in broken and "failed: probe (execution)" in broken
+    assert dom.count('class="failed-job"') == 4 and "moov atom not found" in dom

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import lenses.testing as kit
 import tests.strategies
 from derived import recompute_derived
-from drafts import is_packed_carrier, make_draft
+from drafts import is_packed_carrier, make_draft, media_draft
 from lenses import Output, default_registry, lens
 from lenses.testing import LensCheckError, LensContractError, check_lens, json_values
 from tests import lenses_for_tests as tl
@@ -53,7 +53,6 @@ BUILTIN_CHECKS = {
         ),
     },
     "text.format": {
-        # Scalar fields only: see test_text_format_of_a_nested_object_depends_on_key_order.
         "params_strategy": st.fixed_dictionaries(
             {"template": st.sampled_from(["<{text}>", "{n}: {text}", "plain"])},
             optional={"into": st.sampled_from(["text", "line"])},
@@ -63,8 +62,39 @@ BUILTIN_CHECKS = {
 }
 
 
+def _media_checks(media, out):
+    """Params and inputs for the media lenses: real clips (one corrupt) and specs writing into ``out``."""
+    inputs = st.sampled_from([media_draft(media.av), media_draft(media.small), media_draft(media.corrupt)])
+    named = {"naming_template": "{source_name}_{index}_{codec}", "output_directory": str(out)}
+    return {
+        "media.probe": {"params_strategy": st.just({}), "inputs": inputs},
+        "media.proxy": {"params_strategy": st.sampled_from([
+            {"codec": "h264", "container": "mp4", "resolution": "half", **named},
+            {"codec": "prores_proxy", "container": "mov", "resolution": "quarter", **named},
+        ]), "inputs": inputs},
+        "media.thumbnail": {"params_strategy": st.just({
+            "time_offset": 0.2, "image_format": "png", "naming_template": "{source_name}_{index}_poster",
+            "output_directory": str(out)}), "inputs": inputs},
+        "media.audio": {"params_strategy": st.just({
+            "codec": "pcm_s16le", "container": "wav", "sample_rate": "same", "channels": "same", **named}),
+            "inputs": inputs},
+    }
+
+
+MEDIA_LENS_IDS = ("media.probe", "media.proxy", "media.thumbnail", "media.audio")
+
+
 def test_every_builtin_lens_has_a_check():
-    assert set(BUILTIN_CHECKS) == set(default_registry)
+    assert set(BUILTIN_CHECKS) | set(MEDIA_LENS_IDS) == set(default_registry)
+
+
+@pytest.mark.ffmpeg
+@pytest.mark.parametrize("lens_id", MEDIA_LENS_IDS)
+def test_check_lens_passes_every_media_lens(lens_id, media, tmp_path):
+    """The contract holds for FFmpeg lenses too: same spec and clip, same result, in any process."""
+    checks = _media_checks(media, tmp_path)[lens_id]
+    report = check_lens(default_registry.get(lens_id), max_examples=4, **checks)
+    assert report.rules == kit.RULES and report.examples > 0
 
 
 @pytest.mark.parametrize("lens_id", sorted(BUILTIN_CHECKS))

@@ -1,0 +1,186 @@
+"""Argv building: a pure function of (spec, engine, source, output). The only
+module that imports ffmpeg-python (lazily: it costs ~50 ms to import).
+
+Every argv:
+
+- is a list (never a shell string), starting with the engine's absolute path;
+- names files as ``file:<absolute path>``, so a leading ``-`` is not read as
+  an option and a ``:`` not as a protocol;
+- has ``-nostdin`` and writes only to the job's temporary ``.partial`` path,
+  the one place ``-y`` applies;
+- asks for bit-exact output: ``-fflags +bitexact``, ``-flags:v/a +bitexact``,
+  scaling with ``accurate_rnd+full_chroma_int+bitexact`` in an explicit
+  ``scale`` filter (which also does the pixel-format conversion), and pinned
+  thread counts (``-threads``, ``-filter_complex_threads``, x265 pools).
+
+ffmpeg-python writes keyword options in alphabetical order and global
+options after the outputs; FFmpeg reads both the same way, and the order is
+fixed, so equal inputs always give equal argv.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from .codecs import (
+    AUDIO_CODECS,
+    AUDIO_CONTAINERS,
+    IMAGE_FORMATS,
+    PROXY_AUDIO,
+    PROXY_CONTAINERS,
+    VIDEO_CODECS,
+)
+from .specs import AudioSpec, ProxySpec, ThumbnailSpec
+
+__all__ = ["proxy_argv", "thumbnail_argv", "audio_argv", "probe_argv", "header_argv", "SWS_FLAGS", "GLOBAL_ARGS", "scaled_size"]
+
+SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
+GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats")
+_SCALE = {
+    "same": ("trunc(iw/2)*2", "trunc(ih/2)*2"),
+    "half": ("trunc(iw/4)*2", "trunc(ih/4)*2"),
+    "quarter": ("trunc(iw/8)*2", "trunc(ih/8)*2"),
+}
+
+
+@functools.cache
+def _ffmpeg():
+    import ffmpeg
+
+    return ffmpeg
+
+
+def _file(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError(f"media paths must be absolute, got {path!r}")
+    return "file:" + path
+
+
+def _scale_exprs(size: str, exact_same: bool) -> tuple[str, str]:
+    if size == "same" and exact_same:
+        return "iw", "ih"
+    if size in _SCALE:
+        return _SCALE[size]
+    if "x" in size:
+        width, height = size.split("x")
+        return width, height
+    return size, "-2"  # a width: the height follows the aspect ratio, rounded to even
+
+
+def scaled_size(size: str, width: int, height: int, exact_same: bool = False) -> tuple[int, int | None]:
+    """The frame size a ``resolution``/``size`` gives for a ``width x height`` source.
+
+    The height of a width-only size is None (FFmpeg rounds it; checked to ±2).
+    """
+    if size == "same":
+        return (width, height) if exact_same else (width // 2 * 2, height // 2 * 2)
+    if size == "half":
+        return width // 4 * 2, height // 4 * 2
+    if size == "quarter":
+        return width // 8 * 2, height // 8 * 2
+    if "x" in size:
+        w, h = size.split("x")
+        return int(w), int(h)
+    return int(size), None
+
+
+def _video_chain(stream: Any, size: str, pix_fmt: str, exact_same: bool, fps: str | None = None) -> Any:
+    if fps is not None:
+        # The fps filter, not -r: it keeps the duration (-r with cfr pads the end by up to two frames).
+        stream = stream.filter("fps", fps=fps)
+    width, height = _scale_exprs(size, exact_same)
+    return stream.filter("scale", w=width, h=height, flags=SWS_FLAGS).filter("format", pix_fmt)
+
+
+def _fps_text(value: int | float | str) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def proxy_argv(spec: ProxySpec, engine_path: str, source: str, output: str) -> list[str]:
+    """``ffmpeg ... -i file:<source> ... file:<output>`` for a proxy."""
+    ff = _ffmpeg()
+    codec = VIDEO_CODECS[spec.codec]
+    inp = ff.input(_file(source))
+    fps = _fps_text(spec.fps_explicit) if spec.fps_mode == "explicit" else None
+    streams = [_video_chain(inp["V:0"], spec.resolution, codec.pix_fmt, exact_same=False, fps=fps)]
+    kw: dict[str, Any] = {
+        "f": PROXY_CONTAINERS[spec.container].muxer,
+        "c:v": codec.encoder,
+        **dict(codec.options),
+        "fflags": "+bitexact",
+        "flags:v": "+bitexact",
+        "threads": spec.threads,
+        # The video comes out of a filter graph, so FFmpeg would not copy its
+        # stream metadata (timecode, reel name): copy it, for NLE relinking.
+        "map_metadata:s:v:0": "0:s:V:0",
+    }
+    if codec.encoder == "libx265":
+        kw["x265-params"] = f"log-level=error:pools={spec.threads}:frame-threads={spec.threads}"
+    if codec.mov_tag and spec.container in ("mov", "mp4"):
+        kw["tag:v"] = codec.mov_tag
+    # same-as-source keeps the source's timestamps, except in MXF (constant rate only)
+    kw["fps_mode"] = "cfr" if spec.fps_mode == "explicit" or spec.container == "mxf" else "passthrough"
+    if spec.audio:
+        encoder, _name, options, rate = PROXY_AUDIO[spec.container]
+        streams.append(inp["a?"])
+        kw.update({"c:a": encoder, "flags:a": "+bitexact", **dict(options)})
+        if rate is not None:
+            kw["ar"] = rate
+    out = ff.output(*streams, _file(output), **kw)
+    out = out.global_args(*GLOBAL_ARGS, "-filter_complex_threads", str(spec.threads))
+    return out.compile(cmd=engine_path, overwrite_output=True)
+
+
+def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, output: str, offset: float) -> list[str]:
+    """One frame at ``offset`` seconds (input seek, frame-accurate), scaled, as jpg/png."""
+    ff = _ffmpeg()
+    encoder, _name, pix_fmt, options = IMAGE_FORMATS[spec.image_format]
+    inp = ff.input(_file(source), ss=f"{offset:.6f}")
+    video = _video_chain(inp["V:0"], spec.size, pix_fmt, exact_same=True)
+    kw = {
+        "f": "image2", "c:v": encoder, **dict(options), "frames:v": 1, "update": 1,
+        "fflags": "+bitexact", "flags:v": "+bitexact", "threads": 1,
+    }
+    out = ff.output(video, _file(output), **kw).global_args(*GLOBAL_ARGS, "-filter_complex_threads", "1")
+    return out.compile(cmd=engine_path, overwrite_output=True)
+
+
+def audio_argv(spec: AudioSpec, engine_path: str, source: str, output: str) -> list[str]:
+    """The first audio stream of ``source``, encoded as the spec says."""
+    ff = _ffmpeg()
+    codec = AUDIO_CODECS[spec.codec]
+    inp = ff.input(_file(source))
+    kw: dict[str, Any] = {
+        "f": AUDIO_CONTAINERS[spec.container].muxer,
+        "c:a": codec.encoder, **dict(codec.options),
+        "fflags": "+bitexact", "flags:a": "+bitexact", "threads": 1,
+    }
+    if spec.sample_rate != "same":
+        kw["ar"] = spec.sample_rate
+    if spec.channels != "same":
+        kw["ac"] = spec.channels
+    out = ff.output(inp["a:0"], _file(output), **kw).global_args(*GLOBAL_ARGS)
+    return out.compile(cmd=engine_path, overwrite_output=True)
+
+
+def probe_argv(engine_path: str, path: str) -> list[str]:
+    """Open ``path`` as input #0 and print its header dump; exit 0 iff it opens.
+
+    The zero-frame dummy output (a lavfi null source) makes the run valid
+    whatever streams the file holds. Written out by hand: ffmpeg-python drops
+    an input that feeds no output.
+    """
+    return [
+        engine_path, *GLOBAL_ARGS, "-i", _file(path),
+        "-f", "lavfi", "-i", "nullsrc=s=2x2:d=0", "-map", "1:v", "-c:v", "rawvideo", "-f", "null", "-",
+    ]
+
+
+def header_argv(engine_path: str, path: str) -> list[str]:
+    """The cheapest header read (no output: FFmpeg exits 1 after printing the dump).
+
+    Used to verify a job's own output, where only the dump matters; 2-3 ms
+    cheaper than ``probe_argv``, whose exit code is meaningful.
+    """
+    return [engine_path, *GLOBAL_ARGS, "-i", _file(path)]

@@ -1,0 +1,128 @@
+"""Profile tables: what each spec name means as FFmpeg encoder options.
+
+This is the "profile resolution" of the execution invariants: every option a
+job uses comes from a spec field or from these tables, and shows in the argv.
+Only encoders the pinned FFmpeg has are listed (a test checks each one).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = [
+    "VideoCodec", "AudioCodec", "Container",
+    "VIDEO_CODECS", "PROXY_CONTAINERS", "PROXY_AUDIO",
+    "AUDIO_CODECS", "AUDIO_CONTAINERS", "IMAGE_FORMATS",
+    "THREADED_ENCODERS",
+]
+
+
+@attrs.frozen
+class VideoCodec:
+    encoder: str
+    codec_name: str  # what a probe of the output reports
+    pix_fmt: str
+    options: tuple[tuple[str, str], ...]
+    containers: tuple[str, ...]
+    min_size: tuple[int, int] = (2, 2)
+    mov_tag: str | None = None  # -tag:v in mov/mp4
+
+
+@attrs.frozen
+class AudioCodec:
+    encoder: str
+    codec_name: str
+    options: tuple[tuple[str, str], ...]
+    containers: tuple[str, ...]
+    sample_rates: tuple[int, ...] | None = None  # None: any rate the encoder takes
+    max_channels: int = 8
+    same_rate_ok: bool = True  # False: the stream always decodes at a fixed rate (Opus: 48 kHz)
+
+
+@attrs.frozen
+class Container:
+    muxer: str  # -f
+    extension: str
+
+
+def _prores(profile: int, pix_fmt: str = "yuv422p10le") -> VideoCodec:
+    return VideoCodec("prores_ks", "prores", pix_fmt, (("profile:v", str(profile)), ("vendor", "apl0")),
+                      ("mov", "mkv", "mxf"))
+
+
+def _dnxhr(profile: str) -> VideoCodec:
+    # DNxHR takes 8-bit 4:2:2 and refuses frames under 256x120 (measured).
+    return VideoCodec("dnxhd", "dnxhd", "yuv422p", (("profile:v", profile),), ("mov", "mkv", "mxf"), (256, 120))
+
+
+VIDEO_CODECS: dict[str, VideoCodec] = {
+    "prores_proxy": _prores(0),
+    "prores_lt": _prores(1),
+    "prores_standard": _prores(2),
+    "prores_hq": _prores(3),
+    "prores_4444": _prores(4, "yuv444p10le"),
+    "dnxhr_lb": _dnxhr("dnxhr_lb"),
+    "dnxhr_sq": _dnxhr("dnxhr_sq"),
+    "dnxhr_hq": _dnxhr("dnxhr_hq"),
+    "h264": VideoCodec("libx264", "h264", "yuv420p", (("preset", "veryfast"), ("crf", "23")), ("mov", "mp4", "mkv")),
+    "hevc": VideoCodec("libx265", "hevc", "yuv420p", (("preset", "ultrafast"), ("crf", "28")), ("mov", "mp4", "mkv"),
+                       mov_tag="hvc1"),
+    "vp9": VideoCodec("libvpx-vp9", "vp9", "yuv420p",
+                      (("deadline", "realtime"), ("cpu-used", "8"), ("crf", "35"), ("b:v", "0"), ("row-mt", "0")),
+                      ("webm", "mkv", "mp4")),
+    "av1": VideoCodec("libsvtav1", "av1", "yuv420p", (("preset", "12"), ("crf", "40")), ("webm", "mkv", "mp4")),
+}
+
+# Encoders whose bytes depend on their thread count: the spec's ``threads``
+# is passed to them (and to x265 as pools/frame-threads, which it ignores
+# -threads for). See DETERMINISM.md.
+THREADED_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1")
+
+PROXY_CONTAINERS: dict[str, Container] = {
+    "mov": Container("mov", "mov"),
+    "mp4": Container("mp4", "mp4"),
+    "mkv": Container("matroska", "mkv"),
+    "mxf": Container("mxf", "mxf"),
+    "webm": Container("webm", "webm"),
+}
+
+# The audio a proxy carries (every source audio stream, when spec.audio):
+# PCM where the container takes it (MXF: PCM at 48 kHz only), AAC in MP4,
+# Opus (48 kHz) in WebM.
+PROXY_AUDIO: dict[str, tuple[str, str, tuple[tuple[str, str], ...], int | None]] = {
+    # container: (encoder, codec_name, options, forced sample rate)
+    "mov": ("pcm_s16le", "pcm_s16le", (), None),
+    "mkv": ("pcm_s16le", "pcm_s16le", (), None),
+    "mxf": ("pcm_s16le", "pcm_s16le", (), 48000),
+    "mp4": ("aac", "aac", (("b:a", "192k"),), None),
+    "webm": ("libopus", "opus", (("b:a", "128k"),), 48000),
+}
+
+AUDIO_CODECS: dict[str, AudioCodec] = {
+    "pcm_s16le": AudioCodec("pcm_s16le", "pcm_s16le", (), ("wav", "mka")),
+    "pcm_s24le": AudioCodec("pcm_s24le", "pcm_s24le", (), ("wav", "mka")),
+    "flac": AudioCodec("flac", "flac", (), ("flac", "mka")),
+    "alac": AudioCodec("alac", "alac", (), ("m4a", "mka")),
+    "aac": AudioCodec("aac", "aac", (("b:a", "192k"),), ("m4a", "mka")),
+    "mp3": AudioCodec("libmp3lame", "mp3", (("b:a", "192k"),), ("mp3", "mka"),
+                      (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000), 2),
+    "opus": AudioCodec("libopus", "opus", (("b:a", "128k"),), ("ogg", "webm", "mka"), (48000,),
+                       same_rate_ok=False),
+    "vorbis": AudioCodec("libvorbis", "vorbis", (("b:a", "160k"),), ("ogg", "webm", "mka")),
+}
+
+AUDIO_CONTAINERS: dict[str, Container] = {
+    "wav": Container("wav", "wav"),
+    "flac": Container("flac", "flac"),
+    "m4a": Container("ipod", "m4a"),
+    "mp3": Container("mp3", "mp3"),
+    "ogg": Container("ogg", "ogg"),
+    "webm": Container("webm", "webm"),
+    "mka": Container("matroska", "mka"),
+}
+
+# Thumbnails: image format -> (encoder, codec_name, pix_fmt, options)
+IMAGE_FORMATS: dict[str, tuple[str, str, str, tuple[tuple[str, str], ...]]] = {
+    "jpg": ("mjpeg", "mjpeg", "yuvj420p", (("q:v", "2"),)),
+    "png": ("png", "png", "rgb24", ()),
+}

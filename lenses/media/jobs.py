@@ -1,0 +1,174 @@
+"""Job plans: everything a media job will do, computed purely from its frame.
+
+``plan_job(kind, draft, spec, frame_index)`` gives a ``JobPlan`` — engine,
+exact argv, final and temporary output paths, or the validation error that
+stops the job before it starts. ``describe`` shows it; the lens runs exactly
+it (``execute.run_plan``), so the argv in the plan is the argv that runs.
+Nothing here touches the file system except to ask the engine binary for its
+version (cached per binary).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from pyrsistent import PMap, thaw
+
+from .argv import audio_argv, probe_argv, proxy_argv, scaled_size, thumbnail_argv
+from .codecs import VIDEO_CODECS
+from .errors import MediaLensError, SpecError
+from .mediainfo import display_size, first_stream
+from .naming import final_path, partial_path, render_stem, source_tokens
+from .specs import AudioSpec, ProbeSpec, ProxySpec, ThumbnailSpec
+
+__all__ = ["JobPlan", "plan_job", "output_paths", "SPEC_CLASSES"]
+
+SPEC_CLASSES = {"probe": ProbeSpec, "proxy": ProxySpec, "thumbnail": ThumbnailSpec, "audio": AudioSpec}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@attrs.frozen
+class JobPlan:
+    """One job, fully decided. ``error`` set means it fails validation and never runs."""
+
+    kind: str
+    spec: Any = None
+    engine: str = ""
+    engine_path: str = ""
+    argv: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    partials: tuple[str, ...] = ()
+    source: Any = None  # the frame's payload as a plain dict
+    error: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The plan as shown before anything runs (JSON-like)."""
+        if self.error is not None:
+            shown: dict[str, Any] = {"error": self.error}
+            if self.engine:
+                shown["engine"] = self.engine
+            if self.argv:
+                shown["argv"] = list(self.argv)
+            return shown
+        return {"engine": self.engine, "argv": list(self.argv), "outputs": list(self.outputs)}
+
+
+def output_paths(described: Mapping[str, Any]) -> tuple[str, ...]:
+    """The final output paths a ``describe`` result names (none for an error)."""
+    if not described or "error" in described:
+        return ()
+    return tuple(described.get("outputs", ()))
+
+
+def _coerce_spec(kind: str, params: Any) -> Any:
+    cls = SPEC_CLASSES[kind]
+    if params is None and kind == "probe":
+        return ProbeSpec()
+    if isinstance(params, cls):
+        return params
+    if isinstance(params, Mapping):
+        return cls.from_dict(thaw(params) if isinstance(params, PMap) else params)
+    raise SpecError(f"media.{kind} needs a {cls.__name__} (or a mapping of its fields), got {type(params).__name__}")
+
+
+def _frame_source(draft: Any) -> dict[str, Any]:
+    """The frame's payload as a plain dict, checked to describe one media file."""
+    payload = getattr(draft, "payload", None)
+    if draft is None or not isinstance(payload, PMap):
+        got = "no draft" if draft is None else f"a draft whose payload is {type(payload).__name__}"
+        raise SpecError(f"a media job needs a media draft (drafts.media_draft(path) or a media.probe output), got {got}")
+    missing = [k for k in ("path", "size", "fingerprint") if k not in payload]
+    if missing:
+        raise SpecError(
+            f"the frame draft is not a media draft: payload has no {missing} (keys: {sorted(payload)}); "
+            "make frames with drafts.media_draft(path)"
+        )
+    path, size = payload["path"], payload["size"]
+    if not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) != path:
+        raise SpecError(f"payload['path'] must be an absolute, normalized path, got {path!r}")
+    if _CONTROL.search(path):
+        raise SpecError(f"payload['path'] {path!r} holds control characters; rename the file")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise SpecError(f"payload['size'] must be a byte count, got {size!r}")
+    if size == 0:
+        raise SpecError(f"{path}: the file is empty (0 bytes), so it holds no media")
+    return thaw(payload)
+
+
+def _probed_check(kind: str, spec: Any, source: dict[str, Any]) -> None:
+    """Frames that carry probe results (media.probe outputs) are checked before the run."""
+    if not isinstance(source.get("streams"), list):
+        return
+    video, audio = first_stream(source, "video"), first_stream(source, "audio")
+    name = source["path"]
+    if kind in ("proxy", "thumbnail") and video is None:
+        raise SpecError(f"{name}: the source has no video stream (probed streams: "
+                        f"{[s.get('codec_type') for s in source['streams']]})")
+    if kind == "audio" and audio is None:
+        raise SpecError(f"{name}: the source has no audio stream")
+    if kind == "proxy" and display_size(video) is not None:
+        width, height = scaled_size(spec.resolution, *display_size(video))
+        low_w, low_h = VIDEO_CODECS[spec.codec].min_size
+        if width < low_w or height < low_h:
+            raise SpecError(f"{name}: resolution {spec.resolution!r} gives {width}x{height}; "
+                            f"{spec.codec} needs at least {low_w}x{low_h}")
+    if kind == "thumbnail" and spec.time_offset is not None and source.get("duration") is not None:
+        if spec.time_offset >= source["duration"]:
+            raise SpecError(f"{name}: time_offset {spec.time_offset} s is not before the end ({source['duration']} s)")
+
+
+def _tokens(kind: str, spec: Any, source: dict[str, Any], index: int) -> dict[str, Any]:
+    tokens: dict[str, Any] = {**source_tokens(source["path"]), "index": index}
+    if kind == "proxy":
+        tokens.update(codec=spec.codec, resolution=spec.resolution)
+    elif kind == "thumbnail":
+        tokens.update(codec=spec.image_format, resolution=spec.size)
+    else:
+        tokens["codec"] = spec.codec
+    return tokens
+
+
+def _thumbnail_offset(spec: ThumbnailSpec, source: dict[str, Any]) -> float:
+    if spec.time_offset is not None:
+        return float(spec.time_offset)
+    duration = source.get("duration")
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or duration <= 0:
+        raise SpecError(
+            "time_fraction needs the clip's duration: use a media.probe output as the input "
+            "(or give time_offset in seconds)"
+        )
+    return round(spec.time_fraction * duration, 6)
+
+
+def plan_job(kind: str, draft: Any, params: Any, frame_index: int | None) -> JobPlan:
+    """The plan of one media job; never raises for a bad frame or spec (``error`` says why)."""
+    spec = engine = None
+    try:
+        spec = _coerce_spec(kind, params)
+        engine = spec.engine()
+        if kind != "probe":
+            spec.validate()
+        source = _frame_source(draft)
+        _probed_check(kind, spec, source)
+        path = source["path"]
+        if kind == "probe":
+            return JobPlan(kind, spec, engine.identity, engine.path, tuple(probe_argv(engine.path, path)),
+                           source=source)
+        stem = render_stem(spec.naming_template, _tokens(kind, spec, source, frame_index or 0))
+        final = final_path(spec.output_directory, stem, spec.extension)
+        if final == path:
+            raise SpecError(f"the output {final} would overwrite its own source; change naming_template or output_directory")
+        partial = partial_path(final)
+        if kind == "proxy":
+            argv = proxy_argv(spec, engine.path, path, partial)
+        elif kind == "thumbnail":
+            argv = thumbnail_argv(spec, engine.path, path, partial, _thumbnail_offset(spec, source))
+        else:
+            argv = audio_argv(spec, engine.path, path, partial)
+        return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), (partial,), source)
+    except MediaLensError as exc:  # a bad spec, engine or name: the job fails validation
+        return JobPlan(kind, spec, engine.identity if engine else "", engine.path if engine else "", error=str(exc))

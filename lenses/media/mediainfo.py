@@ -1,0 +1,230 @@
+"""Probing without ffprobe: parse the ``Input #0`` dump FFmpeg prints on stderr.
+
+The bundled imageio-ffmpeg has no ffprobe, so a probe is one run of the same
+binary: ``ffmpeg -hide_banner -nostdin -nostats -i file:<path>`` plus a
+zero-frame dummy output (``-f lavfi -i nullsrc=d=0 -map 1:v -f null -``), which
+makes FFmpeg exit 0 exactly when it could open and read the headers of the
+file, whatever streams it holds. FFmpeg prints the header dump of every input
+(``av_dump_format``) at the default log level; that dump is what this module
+reads. The same dump appears at the top of every transcoding run, so a job
+learns what its source promised (duration, streams) from its own run, with no
+extra process.
+
+The dump is a human format, read defensively: only the ``Input #0`` section
+(indented lines after ``Input #0, <demuxer>, from '...':``), stream lines
+found at any nesting (FFmpeg 9 nests streams under ``Stream group`` and
+``Program``), each stream once, ordered by index; parenthesised details
+(``yuv420p(tv, bt709)``) never split a field. Paths with control characters
+are refused before a run, so a file name cannot inject dump lines.
+
+Stream keys follow ffprobe: ``index``, ``codec_type``, ``codec_name``,
+``width``, ``height``, ``frame_rate`` (the average rate, FFmpeg's ``fps``
+figure, else ``tbr``; rounded by FFmpeg to 2 decimals, e.g. 29.97),
+``sample_rate``, ``channels``, plus ``r_frame_rate`` (``tbr``: the base rate;
+differing from ``frame_rate`` marks variable frame rate), ``pix_fmt``, ``channel_layout``, ``attached_pic`` and ``rotation`` (the
+display matrix, degrees; ``width``/``height`` are the coded size, as in
+ffprobe). Keys that do not apply to a stream are None.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["parse_input_dump", "first_stream", "count_streams", "display_size", "is_vfr", "CHANNEL_LAYOUTS"]
+
+_INPUT_RE = re.compile(r"^Input #(\d+), (.*?), from '")
+_DURATION_RE = re.compile(r"^\s+Duration: (N/A|(\d+):(\d\d):(\d\d(?:\.\d+)?))(?:, start: (-?[\d.]+))?")
+_STREAM_RE = re.compile(
+    r"^\s+Stream #(\d+):(\d+)(?:\[0x[0-9a-fA-F]+\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): ?(.*)$"
+)
+_ROTATION_RE = re.compile(r"^\s+display ?matrix: rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
+_TIMECODE_RE = re.compile(r"^\s+timecode\s*: (\d\d:\d\d:\d\d[:;.]\d+)\s*$")
+_DIMS_RE = re.compile(r"^(\d+)x(\d+)(?:\s|$)")
+_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)(k?) (fps|tbr)\b")
+_HZ_RE = re.compile(r"^(\d+) Hz$")
+_N_CHANNELS_RE = re.compile(r"^(\d+) channels\b")
+_CUSTOM_LAYOUT_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(?:\+[A-Z][A-Za-z0-9]*)+$")
+
+# FFmpeg's named channel layouts (libavutil/channel_layout.c) -> channel count.
+CHANNEL_LAYOUTS = {
+    "mono": 1, "stereo": 2, "binaural": 2, "downmix": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3,
+    "4.0": 4, "quad": 4, "quad(side)": 4, "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5,
+    "5.1": 6, "5.1(side)": 6, "6.0": 6, "6.0(front)": 6, "3.1.2": 6, "hexagonal": 6,
+    "6.1": 7, "6.1(back)": 7, "6.1(front)": 7, "7.0": 7, "7.0(front)": 7,
+    "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "5.1.2": 8, "5.1.2(back)": 8, "octagonal": 8, "cube": 8,
+    "5.1.4": 10, "7.1.2": 10, "7.1.4": 12, "7.2.3": 12, "9.1.4": 14, "9.1.6": 16, "hexadecagonal": 16, "22.2": 24,
+}
+
+
+def _section(stderr: str, index: int) -> list[str] | None:
+    """The lines of the dump of input ``index`` (header line first), or None."""
+    lines = stderr.splitlines()
+    for start, line in enumerate(lines):
+        match = _INPUT_RE.match(line)
+        if match and int(match.group(1)) == index:
+            body = [line]
+            for follow in lines[start + 1:]:
+                if follow[:1] in (" ", "\t"):
+                    body.append(follow)
+                elif follow.startswith("[") or not follow:
+                    continue  # a log line of another thread, not the end of the dump
+                else:
+                    break
+            return body
+    return None
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside () and []."""
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]" and depth:
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
+
+
+def _rate(part: str) -> tuple[str, float] | None:
+    match = _RATE_RE.match(part)
+    if not match:
+        return None
+    value = float(match.group(1)) * (1000 if match.group(2) else 1)
+    return match.group(3), value
+
+
+def _channels(layout: str) -> int | None:
+    if layout in CHANNEL_LAYOUTS:
+        return CHANNEL_LAYOUTS[layout]
+    match = _N_CHANNELS_RE.match(layout)
+    if match:
+        return int(match.group(1))
+    if _CUSTOM_LAYOUT_RE.match(layout):
+        return layout.count("+") + 1
+    return None
+
+
+def _stream(index: int, kind: str, body: str) -> dict[str, Any]:
+    parts = _split_top(body)
+    codec = parts[0].split(" ", 1)[0] if parts else ""
+    stream: dict[str, Any] = {
+        "index": index,
+        "codec_type": kind.lower(),
+        "codec_name": codec if codec and codec != "none" else None,
+        "width": None, "height": None, "frame_rate": None, "r_frame_rate": None,
+        "sample_rate": None, "channels": None,
+        "pix_fmt": None, "channel_layout": None,
+        "attached_pic": "(attached pic)" in body,
+        "rotation": None,
+    }
+    rest = parts[1:]
+    if kind == "Video":
+        fps = tbr = None
+        for position, part in enumerate(rest):
+            dims = _DIMS_RE.match(part)
+            if dims and stream["width"] is None:
+                stream["width"], stream["height"] = int(dims.group(1)), int(dims.group(2))
+                if position == 1 and stream["pix_fmt"] is None and not _DIMS_RE.match(rest[0]):
+                    stream["pix_fmt"] = rest[0].split("(", 1)[0].strip() or None
+            rate = _rate(part)
+            if rate and rate[0] == "fps" and fps is None:
+                fps = rate[1]
+            elif rate and rate[0] == "tbr" and tbr is None:
+                tbr = rate[1]
+        stream["frame_rate"] = fps if fps is not None else tbr
+        stream["r_frame_rate"] = tbr
+    elif kind == "Audio":
+        for position, part in enumerate(rest):
+            hz = _HZ_RE.match(part)
+            if hz and stream["sample_rate"] is None:
+                stream["sample_rate"] = int(hz.group(1))
+                if position + 1 < len(rest):
+                    layout = rest[position + 1]
+                    stream["channel_layout"] = layout
+                    stream["channels"] = _channels(layout)
+    return stream
+
+
+def parse_input_dump(stderr: str, index: int = 0) -> dict[str, Any] | None:
+    """``{"container", "duration", "start_time", "streams", "timecode"}`` of input ``index``, or None.
+
+    >>> info = parse_input_dump('''Input #0, wav, from 'file:/a.wav':
+    ...   Duration: 00:00:01.50, bitrate: 705 kb/s
+    ...   Stream #0:0: Audio: pcm_s16le ([1][0][0][0] / 0x0001), 44100 Hz, mono, s16, 705 kb/s
+    ... At least one output file must be specified''')
+    >>> info["container"], info["duration"], info["streams"][0]["channels"]
+    ('wav', 1.5, 1)
+    """
+    lines = _section(stderr, index)
+    if lines is None:
+        return None
+    container = _INPUT_RE.match(lines[0]).group(2)
+    duration = start = timecode = None
+    streams: dict[int, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    for line in lines[1:]:
+        match = _DURATION_RE.match(line)
+        if match and duration is None:
+            if match.group(2) is not None:
+                h, m, s = int(match.group(2)), int(match.group(3)), float(match.group(4))
+                duration = round(h * 3600 + m * 60 + s, 6)
+            if match.group(5) is not None:
+                start = float(match.group(5))
+            continue
+        match = _STREAM_RE.match(line)
+        if match:
+            current = None
+            if int(match.group(1)) == index:
+                number = int(match.group(2))
+                if number not in streams:
+                    current = streams[number] = _stream(number, match.group(3), match.group(4))
+            continue
+        match = _ROTATION_RE.match(line)
+        if match and current is not None and current["codec_type"] == "video":
+            current["rotation"] = float(match.group(1))
+            continue
+        match = _TIMECODE_RE.match(line)
+        if match and timecode is None:
+            timecode = match.group(1)
+    return {
+        "container": container,
+        "duration": duration,
+        "start_time": start,
+        "streams": [streams[k] for k in sorted(streams)],
+        "timecode": timecode,
+    }
+
+
+def first_stream(info: dict[str, Any], codec_type: str) -> dict[str, Any] | None:
+    """The first stream of a type (video: skipping cover art), or None."""
+    for stream in info.get("streams", ()):
+        if stream.get("codec_type") == codec_type and not stream.get("attached_pic"):
+            return stream
+    return None
+
+
+def display_size(stream: dict[str, Any]) -> tuple[int, int] | None:
+    """``(width, height)`` as FFmpeg's filters see them: after autorotation by ±90°."""
+    if stream.get("width") is None or stream.get("height") is None:
+        return None
+    if stream.get("rotation") is not None and round(abs(stream["rotation"])) % 180 == 90:
+        return stream["height"], stream["width"]
+    return stream["width"], stream["height"]
+
+
+def is_vfr(stream: dict[str, Any] | None) -> bool:
+    """True when the average and base frame rates differ by more than 1 % (variable frame rate)."""
+    if not stream or not stream.get("frame_rate") or not stream.get("r_frame_rate"):
+        return False
+    return abs(stream["frame_rate"] - stream["r_frame_rate"]) > 0.01 * stream["r_frame_rate"]
+
+
+def count_streams(info: dict[str, Any], codec_type: str) -> int:
+    return sum(1 for s in info.get("streams", ()) if s.get("codec_type") == codec_type and not s.get("attached_pic"))

@@ -1,0 +1,150 @@
+"""Verification: does the written file hold what the source promised?
+
+Exit code 0 is not success (a half-cut source makes FFmpeg exit 0 with a short
+output), so every written file is probed and compared with the source's own
+header dump, read from the job's FFmpeg run:
+
+- stream counts and codecs: exactly the streams the job maps;
+- frame size: the size the spec's resolution gives for the source
+  (after autorotation);
+- frame rate: the explicit rate, or the source's, within 1 % (FFmpeg prints
+  rates rounded to 2 decimals); for a variable-frame-rate source kept as is
+  (``same-as-source``, timestamps passed through) there is no single rate to
+  compare, and MXF (always constant rate) must have the source's base rate;
+- audio: every mapped stream with the source's channels and sample rate (or
+  the rate the spec / container fixes);
+- duration: within ``duration_tolerance`` of the source's — one frame period
+  (1/25 s when the rate is unknown; two for a variable-frame-rate source,
+  whose last frame muxers time differently) plus 25 ms for audio packet
+  granularity and FFmpeg's 10 ms display rounding. Audio-only jobs of sources with video
+  allow one video frame plus 50 ms, since a container's duration is that of its
+  longest stream.
+
+Each check returns ``(problems, summary)``; no problems means verified.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .argv import scaled_size
+from .codecs import AUDIO_CODECS, IMAGE_FORMATS, PROXY_AUDIO, VIDEO_CODECS
+from .mediainfo import count_streams, display_size, first_stream, is_vfr
+from .specs import AudioSpec, ProxySpec, ThumbnailSpec, fps_value
+
+__all__ = ["check_proxy", "check_thumbnail", "check_audio", "duration_tolerance"]
+
+_DEFAULT_FRAME = 1 / 25
+_SLACK = 0.025
+
+
+def duration_tolerance(*frame_rates: float | None, frames: int = 1) -> float:
+    """``frames`` frame periods of the slowest known rate (else 1/25 s) plus 25 ms."""
+    known = [r for r in frame_rates if r]
+    return frames * (1 / min(known) if known else _DEFAULT_FRAME) + _SLACK
+
+
+def _audio_streams(info: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in info.get("streams", ()) if s.get("codec_type") == "audio"]
+
+
+def _check_duration(problems: list[str], source: dict, output: dict, tolerance: float) -> str:
+    want, got = source.get("duration"), output.get("duration")
+    if got is None:
+        problems.append("the output has no duration")
+        return "duration unknown"
+    if want is not None and abs(got - want) > tolerance:
+        problems.append(
+            f"duration {got:.3f} s, but the source promises {want:.3f} s (tolerance {tolerance:.3f} s): "
+            "the source may be truncated or damaged"
+        )
+    return f"{got:.3f} s (source {want if want is None else format(want, '.3f')} s, ±{tolerance:.3f} s)"
+
+
+def _check_video(problems: list[str], src_video: dict | None, out: dict, codec_name: str,
+                 size: str, exact_same: bool) -> dict | None:
+    if count_streams(out, "video") != 1:
+        problems.append(f"expected 1 video stream, the output has {count_streams(out, 'video')}")
+        return None
+    video = first_stream(out, "video")
+    if video["codec_name"] != codec_name:
+        problems.append(f"video codec {video['codec_name']!r}, expected {codec_name!r}")
+    shown = display_size(src_video) if src_video else None
+    if shown is not None:
+        want_w, want_h = scaled_size(size, shown[0], shown[1], exact_same)
+        got = (video["width"], video["height"])
+        if want_h is None:
+            ratio_h = shown[1] * want_w / shown[0]
+            if got[0] != want_w or got[1] is None or abs(got[1] - ratio_h) > 2:
+                problems.append(f"frame size {got[0]}x{got[1]}, expected width {want_w} and height ≈ {ratio_h:.0f}")
+        elif got != (want_w, want_h):
+            problems.append(f"frame size {got[0]}x{got[1]}, expected {want_w}x{want_h}")
+    return video
+
+
+def check_proxy(spec: ProxySpec, source: dict, output: dict) -> tuple[list[str], str]:
+    problems: list[str] = []
+    codec = VIDEO_CODECS[spec.codec]
+    src_video = first_stream(source, "video")
+    video = _check_video(problems, src_video, output, codec.codec_name, spec.resolution, exact_same=False)
+    vfr = is_vfr(src_video)
+    if spec.fps_mode == "explicit":
+        want_fps = fps_value(spec.fps_explicit)
+    elif vfr:
+        want_fps = src_video.get("r_frame_rate") if spec.container == "mxf" else None
+    else:
+        want_fps = (src_video or {}).get("frame_rate")
+    got_fps = (video or {}).get("frame_rate")
+    if want_fps and got_fps and abs(got_fps - want_fps) > max(0.01 * want_fps, 0.011):
+        problems.append(f"frame rate {got_fps} fps, expected {want_fps:.3f} fps")
+    src_audio, out_audio = _audio_streams(source), _audio_streams(output)
+    if not spec.audio:
+        src_audio = []
+    if len(out_audio) != len(src_audio):
+        problems.append(f"expected {len(src_audio)} audio stream(s), the output has {len(out_audio)}")
+    else:
+        _encoder, codec_name, _options, forced_rate = PROXY_AUDIO[spec.container]
+        for n, (want, got) in enumerate(zip(src_audio, out_audio, strict=True)):
+            rate = forced_rate or want.get("sample_rate")
+            if got["codec_name"] != codec_name:
+                problems.append(f"audio stream {n}: codec {got['codec_name']!r}, expected {codec_name!r}")
+            if rate is not None and got["sample_rate"] != rate:
+                problems.append(f"audio stream {n}: {got['sample_rate']} Hz, expected {rate} Hz")
+            if want.get("channels") is not None and got["channels"] != want["channels"]:
+                problems.append(f"audio stream {n}: {got['channels']} channels, expected {want['channels']}")
+    tolerance = duration_tolerance((src_video or {}).get("frame_rate"), got_fps, frames=2 if vfr else 1)
+    timing = _check_duration(problems, source, output, tolerance)
+    size = f"{video['width']}x{video['height']}" if video else "no video"
+    return problems, f"{codec.codec_name} {size} @ {got_fps} fps, {len(out_audio)} audio stream(s), {timing}"
+
+
+def check_thumbnail(spec: ThumbnailSpec, source: dict, output: dict) -> tuple[list[str], str]:
+    problems: list[str] = []
+    _encoder, codec_name, _pix, _options = IMAGE_FORMATS[spec.image_format]
+    video = _check_video(problems, first_stream(source, "video"), output, codec_name, spec.size, exact_same=True)
+    size = f"{video['width']}x{video['height']}" if video else "no image"
+    return problems, f"{codec_name} {size}"
+
+
+def check_audio(spec: AudioSpec, source: dict, output: dict) -> tuple[list[str], str]:
+    problems: list[str] = []
+    codec = AUDIO_CODECS[spec.codec]
+    src_audio = first_stream(source, "audio") or {}
+    out_audio = _audio_streams(output)
+    if len(out_audio) != 1 or count_streams(output, "video"):
+        problems.append(f"expected 1 audio stream and nothing else, the output has {len(output.get('streams', ()))} stream(s)")
+    got = out_audio[0] if out_audio else {}
+    if out_audio:
+        rate = src_audio.get("sample_rate") if spec.sample_rate == "same" else spec.sample_rate
+        channels = src_audio.get("channels") if spec.channels == "same" else spec.channels
+        if got["codec_name"] != codec.codec_name:
+            problems.append(f"audio codec {got['codec_name']!r}, expected {codec.codec_name!r}")
+        if rate is not None and got["sample_rate"] != rate:
+            problems.append(f"{got['sample_rate']} Hz, expected {rate} Hz")
+        if channels is not None and got["channels"] != channels:
+            problems.append(f"{got['channels']} channels, expected {channels}")
+    src_video = first_stream(source, "video")
+    frames = 2 if is_vfr(src_video) else 1
+    tolerance = (duration_tolerance(src_video.get("frame_rate"), frames=frames) if src_video else 0) + 0.05
+    timing = _check_duration(problems, source, output, tolerance)
+    return problems, f"{codec.codec_name} {got.get('sample_rate')} Hz {got.get('channels')} ch, {timing}"
