@@ -226,3 +226,19 @@ def test_the_readme_pipeline_reference_is_a_valid_pipeline_and_equals_the_demos(
     from_readme, demo = load_pipeline(tmp_path / "readme.toml"), load_pipeline(tmp_path / "demo.toml")
     assert from_readme.store == demo.store and from_readme.caps.max_frames_evaluated == 1000
     assert [p.name for p in from_readme.output_directories()] == ["proxies", "posters", "audio"]
+
+
+def test_plan_of_a_media_pipeline_shows_each_ffmpeg_argv_and_runs_nothing(tmp_path):
+    from derived.demo import write_demo_pipeline
+
+    pipeline = write_demo_pipeline(tmp_path)
+    out = draftlens("plan", str(pipeline))
+    assert out.returncode == 0, out.stderr
+    assert "FFmpeg commands:" in out.stdout
+    commands = [line for line in out.stdout.splitlines() if line.startswith("  [proxy frame")]
+    assert len(commands) == 5 and all("-c:v libx264" in c and ".partial.mp4" in c for c in commands)
+    assert not (tmp_path / "out").exists()  # not even the output folders
+    record = json.loads(draftlens("plan", str(pipeline), "--json").stdout)
+    proxy_jobs = [j for j in record["jobs"] if j["lens_instance_id"] == "proxy"]
+    assert len(proxy_jobs) == 5 and all("ffmpeg" in j["command"][0].rsplit("/", 1)[-1] for j in proxy_jobs)
+    assert record == json.loads(draftlens("plan", str(pipeline), "--json").stdout)  # same plan every time
