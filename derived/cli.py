@@ -138,8 +138,15 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool) -> tuple[Any, in
     out = pipeline.output
     write_atomically(out / "run.json", dumps(run_record(state, counts)))
     write_report(out / "report.html", state, pipeline)
-    rows = [[i, len(state.outputs(i)), sum(w.lens_instance_id == i for w in state.warnings)] for i in state.instance_ids]
-    print(_table(rows, ["instance", "outputs", "warnings"]))
+    failed_by = {}
+    for job_id, result in state.results.items():
+        if result.status == "FAILED":
+            instance_id = state.job_origins[job_id][0]
+            failed_by[instance_id] = failed_by.get(instance_id, 0) + 1
+    warned = {i: sum(w.lens_instance_id == i for w in state.warnings) for i in state.instance_ids}
+    rows = [[r["instance"], r["lens"], r["jobs"], r["run"], r["reused"], failed_by.get(r["instance"], 0),
+             len(state.outputs(r["instance"])), warned.get(r["instance"], 0)] for r in state.plan.summary()]
+    print(_table(rows, ["instance", "lens", "jobs", "ran", "reused", "failed", "outputs", "warnings"]))
     print(f"\njobs {counts['jobs']} (reused {counts['reused']}), media jobs completed {counts['media_completed']}, "
           f"failed {failed}, warnings {counts['warnings']}, outputs {counts['outputs']}")
     for w in state.warnings:  # the first line here; the whole message is in run.json and report.html
