@@ -59,6 +59,17 @@ def _one_of(choices):
     return check
 
 
+def _check_container(spec: Any, codecs: dict) -> Any:
+    """The codec entry of ``spec.codec``, if ``spec.container`` is in its row of the matrix."""
+    codec = codecs[spec.codec]
+    if spec.container not in codec.containers:
+        raise SpecError(
+            f"{type(spec).__name__}: codec {spec.codec!r} cannot go in container {spec.container!r}; "
+            f"{spec.codec} goes in {list(codec.containers)}"
+        )
+    return codec
+
+
 def _text(inst, attribute, value):
     if not isinstance(value, str) or not value:
         raise SpecError(f"{type(inst).__name__}.{attribute.name} must be a non-empty str, got {value!r}")
@@ -216,12 +227,7 @@ class ProxySpec(_Spec):
             raise SpecError(f"ProxySpec.fps_explicit {value!r} is over 1000 fps")
 
     def __attrs_post_init__(self):
-        codec = VIDEO_CODECS[self.codec]
-        if self.container not in codec.containers:
-            raise SpecError(
-                f"ProxySpec: codec {self.codec!r} cannot go in container {self.container!r}; "
-                f"{self.codec} goes in {list(codec.containers)}"
-            )
+        codec = _check_container(self, VIDEO_CODECS)
         if self.fps_mode == "explicit" and self.fps_explicit is None:
             raise SpecError("ProxySpec: fps_mode 'explicit' needs fps_explicit (e.g. 25 or '30000/1001')")
         if self.fps_mode == "same-as-source" and self.fps_explicit is not None:
@@ -344,12 +350,7 @@ class AudioSpec(_Spec):
         check_template(value, self._tokens)
 
     def __attrs_post_init__(self):
-        codec = AUDIO_CODECS[self.codec]
-        if self.container not in codec.containers:
-            raise SpecError(
-                f"AudioSpec: codec {self.codec!r} cannot go in container {self.container!r}; "
-                f"{self.codec} goes in {list(codec.containers)}"
-            )
+        codec = _check_container(self, AUDIO_CODECS)
         if self.sample_rate == "same" and not codec.same_rate_ok:
             raise SpecError(f"AudioSpec: {self.codec} needs an explicit sample_rate in {list(codec.sample_rates)}")
         if codec.sample_rates is not None and self.sample_rate != "same" and self.sample_rate not in codec.sample_rates:
