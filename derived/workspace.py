@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from drafts import Draft, Store, make_draft, pack_drafts
-from drafts.history import History, Version
+from drafts.history import History, Version, change_label
 from drafts.journal import replay_history, store_event
 from drafts.sessions import SessionManager
 from drafts.store import freeze_params
@@ -121,13 +121,13 @@ class Workspace:
     def add(self, payload: Any, meta: Mapping[str, Any] | None = None) -> Draft:
         """Make a draft, add it to the store and return it."""
         draft = make_draft(payload, meta)
-        self._change(f"add {draft.id[:12]}", self.store.add_draft(draft), ("add_draft", {"draft": draft}))
+        self._change(self.store.add_draft(draft), "add_draft", {"draft": draft})
         return draft
 
     def pack(self, frames: Iterable[Any], meta: Mapping[str, Any] | None = None) -> Draft:
         """Pack frames into a packDrafts carrier, add it and return it."""
         carrier = pack_drafts(list(frames), meta)
-        self._change(f"pack {carrier.id[:12]}", self.store.add_draft(carrier), ("add_draft", {"draft": carrier}))
+        self._change(self.store.add_draft(carrier), "add_draft", {"draft": carrier})
         return carrier
 
     def apply(self, instance_id: str, lens_id: str, input: Any, params: Any = None) -> None:  # noqa: A002
@@ -136,9 +136,8 @@ class Workspace:
         source = input.id if isinstance(input, Draft) else input
         store = self.store.add_lens_instance(instance_id, lens_id, source, params)
         frozen = store.lens_instances[instance_id].params
-        self._change(f"apply {instance_id} ({lens_id})", store, (
-            "add_lens_instance", {"instance_id": instance_id, "lens_id": lens_id, "input": source, "params": frozen},
-        ))
+        self._change(store, "add_lens_instance",
+                     {"instance_id": instance_id, "lens_id": lens_id, "input": source, "params": frozen})
 
     def set_params(self, instance_id: str, params: Any) -> None:
         instance = self.store.lens_instances.get(instance_id)
@@ -146,12 +145,12 @@ class Workspace:
             self._check_params(instance.lens_id, params, instance_id)
         store = self.store.set_params(instance_id, params)
         frozen = store.lens_instances[instance_id].params
-        self._change(f"set_params {instance_id}", store, ("set_params", {"instance_id": instance_id, "params": frozen}))
+        self._change(store, "set_params", {"instance_id": instance_id, "params": frozen})
 
     def remove(self, instance_id: str) -> None:
         """Remove a lens instance (one no other instance reads)."""
         store = self.store.remove_lens_instance(instance_id)
-        self._change(f"remove {instance_id}", store, ("remove_lens_instance", {"instance_id": instance_id}))
+        self._change(store, "remove_lens_instance", {"instance_id": instance_id})
 
     def undo(self) -> None:
         self._move(self._history.undo_target(), "undo")
@@ -172,13 +171,13 @@ class Workspace:
         lens = self.registry.get(lens_id)
         resolve_params(lens, freeze_params(params, f"instance {instance_id!r}"))
 
-    def _change(self, change: str, store: Store, event: tuple[str, dict]) -> None:
+    def _change(self, store: Store, op: str, fields: dict) -> None:
         self._guard()
         if store is self.store:
             return
         if self._recorder is not None:
-            self._recorder.record(*event)  # journal first: state changes only after the append succeeded
-        self._history.push(change, store)
+            self._recorder.record(op, fields)  # journal first: state changes only after the append succeeded
+        self._history.push(change_label(op, fields), store)
         self._publish()
 
     def _move(self, target: Version, what: str) -> None:

@@ -6,11 +6,28 @@ the redo branch), so a journal can name the version an undo/redo moved to.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
+from .carrier import is_packed_carrier
 from .store import Store
 
-__all__ = ["History", "Version"]
+__all__ = ["History", "Version", "change_label"]
+
+
+def change_label(op: str, fields: dict[str, Any]) -> str:
+    """A version's label, from the store event that made it: the same live and after replay."""
+    if op == "add_draft":
+        draft = fields["draft"]
+        return f"{'pack' if is_packed_carrier(draft) else 'add'} {draft.id[:12]}"
+    if op == "add_lens_instance":
+        return f"apply {fields['instance_id']} ({fields['lens_id']})"
+    if op == "remove_lens_instance":
+        return f"remove {fields['instance_id']}"
+    if op == "remove_draft":
+        return f"remove_draft {fields['draft_id'][:12]}"
+    return f"{op} {fields['instance_id']}"
 
 
 @attrs.frozen

@@ -53,7 +53,7 @@ from .errors import (
     SessionAlreadyClosed,
     StoreError,
 )
-from .history import History
+from .history import History, change_label
 from .store import OutputOf, Store, freeze_params
 
 try:
@@ -69,6 +69,7 @@ __all__ = [
     "Recorder",
     "TornTailWarning",
     "apply_event",
+    "decode_event",
     "check_name",
     "check_performer",
     "ensure_directory",
@@ -356,6 +357,15 @@ def apply_event(store: Store, record: Mapping[str, Any]) -> Store:
     id does not match its content). ``undo``/``redo`` need the version history:
     use ``replay_history``.
     """
+    op, fields = decode_event(record)
+    if op in _MOVES:
+        raise JournalError(f"{op!r} moves between store versions; replay it with replay_history")
+    return _apply(store, op, fields)
+
+
+def decode_event(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(op, fields)`` of a journaled store event, values decoded (drafts, OutputOf, params)
+    exactly as a Workspace passed them when it recorded the change."""
     record = dict(record) if isinstance(record, Mapping) else record
     problem = _record_problem(record)
     if problem is not None:
@@ -363,22 +373,26 @@ def apply_event(store: Store, record: Mapping[str, Any]) -> Store:
     if record["kind"] != "store":
         raise JournalError(f"a {record['kind']!r} record is not a store event")
     op = record["op"]
+    fields = {name: record[name] for name in _STORE_FIELDS[op]}
     if op == "add_draft":
-        return store.add_draft(_from_document(record["draft"], "draft"))
+        fields["draft"] = _from_document(record["draft"], "draft")
+    if "input" in fields:
+        fields["input"] = _decode_input(fields["input"])
+    if "params" in fields:
+        fields["params"] = _decode_params(fields["params"])
+    return op, fields
+
+
+def _apply(store: Store, op: str, fields: dict[str, Any]) -> Store:
+    if op == "add_draft":
+        return store.add_draft(fields["draft"])
     if op == "add_lens_instance":
-        return store.add_lens_instance(
-            record["instance_id"],
-            record["lens_id"],
-            _decode_input(record["input"]),
-            _decode_params(record["params"]),
-        )
+        return store.add_lens_instance(fields["instance_id"], fields["lens_id"], fields["input"], fields["params"])
     if op == "set_params":
-        return store.set_params(record["instance_id"], _decode_params(record["params"]))
+        return store.set_params(fields["instance_id"], fields["params"])
     if op == "remove_lens_instance":
-        return store.remove_lens_instance(record["instance_id"])
-    if op == "remove_draft":
-        return store.remove_draft(record["draft_id"])
-    raise JournalError(f"{op!r} moves between store versions; replay it with replay_history")
+        return store.remove_lens_instance(fields["instance_id"])
+    return store.remove_draft(fields["draft_id"])
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -721,12 +735,13 @@ def replay_history(path: str | os.PathLike) -> History:
         if record["kind"] == "session":
             continue
         try:
-            if record["op"] in _MOVES:
-                history.move_to(record["to_version"])
+            op, fields = decode_event(record)
+            if op in _MOVES:
+                history.move_to(fields["to_version"])
             else:
-                store = apply_event(history.current.store, record)
+                store = _apply(history.current.store, op, fields)
                 if store is not history.current.store:
-                    history.push(record["op"], store)
+                    history.push(change_label(op, fields), store)
         except (DraftError, StoreError, JournalError, IndexError) as exc:
             raise JournalCorrupt(readout.path, number, f"{record['op']} does not apply: {exc}") from None
     return history

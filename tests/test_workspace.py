@@ -134,7 +134,7 @@ def test_a_journaled_workspace_resumes_the_same_store_and_history(tmp_path):
     again = Workspace.open(tmp_path, "ana", "ana@laptop", registry=REG)
     assert again.session_id == session_id
     assert again.store == ws.store and again.derived == ws.derived
-    assert [v.number for v in again.history] == [v.number for v in ws.history]
+    assert [(v.number, v.change) for v in again.history] == [(v.number, v.change) for v in ws.history]
     assert again.version == ws.version
     again.redo()  # the redo branch survived too
     ws.redo()
