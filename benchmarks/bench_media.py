@@ -6,8 +6,9 @@
 
 (a) ``--clips`` short lavfi clips are made once with the pinned FFmpeg. For
     each clip, the lens path is what the engine does per frame: ``describe``
-    (the plan) then the lens call (one FFmpeg run, verification probe,
-    fingerprint, fsync, atomic rename). The baseline runs the very same argv
+    (the plan) then the lens call (source identity and ownership checks, one
+    FFmpeg run into an exclusive temporary file, verification probe,
+    fingerprint, ledger row, fsync, atomic rename). The baseline runs the very same argv
     (taken from ``describe``) with ``subprocess.run`` and nothing else. Both
     write the same files; each clip runs bare and through the lens back to
     back (alternating which goes first, round by round, so drift cancels), and
@@ -31,10 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drafts.media import fingerprint_file, media_draft  # noqa: E402
+from drafts.media import fingerprint_file, media_draft, source_change  # noqa: E402
 from lenses.lens import FrameContext  # noqa: E402
 from lenses.media import FFmpegEngine, ProxySpec, proxy  # noqa: E402
 from lenses.media.argv import header_argv  # noqa: E402
+from lenses.media.ledger import OutputRecord, owner_problem, record_output  # noqa: E402
 from lenses.media.mediainfo import parse_input_dump  # noqa: E402
 
 
@@ -64,21 +66,24 @@ def lens_job(draft, spec, index: int) -> float:
     return time.perf_counter() - start
 
 
-def bare_job(argv) -> float:
+def bare_job(argv, output: str) -> float:
+    """The same argv, writing the same bytes to a plain file (``-fd 1 fd:`` is its stdout)."""
     start = time.perf_counter()
-    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    with open(output, "wb") as fh:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.PIPE, check=True)
     return time.perf_counter() - start
 
 
 def one_round(drafts, argvs, spec, lens_first: bool) -> tuple[float, float]:
     """Clip by clip, the bare run and the lens job back to back (alternating which goes first)."""
     bare = lens_t = 0.0
+    bare_output = os.path.join(spec.output_directory, "bare-baseline." + spec.extension)
     for index, (draft, argv) in enumerate(zip(drafts, argvs, strict=True)):
         if lens_first:
             lens_t += lens_job(draft, spec, index)
-            bare += bare_job(argv)
+            bare += bare_job(argv, bare_output)
         else:
-            bare += bare_job(argv)
+            bare += bare_job(argv, bare_output)
             lens_t += lens_job(draft, spec, index)
     return bare, lens_t
 
@@ -103,8 +108,18 @@ def breakdown(finals: list[str], drafts, spec, engine_path: str) -> dict[str, fl
         os.fsync(fd)
         os.close(fd)
 
+    def ledger_one(_i, final):
+        st = os.stat(final)
+        directory, name = os.path.split(final)
+        record_output(directory, OutputRecord(name + ".bench", st.st_size, "blake3:0", st.st_dev, st.st_ino,
+                                              st.st_mtime_ns, "bench", final))
+
     return {
         "describe (plan + argv)": each(lambda i, _f: proxy.describe(drafts[i], spec, FrameContext("b", "b", i))),
+        "source identity (file status)": each(lambda i, _f: source_change(**{
+            k: drafts[i].payload[k] for k in ("path", "size", "fingerprint")})),
+        "ownership of the final path": each(lambda _i, f: owner_problem(f)),
+        "ledger row (SQLite insert)": each(ledger_one),
         "verification probe (FFmpeg run)": each(probe_one),
         "fingerprint of the output": each(lambda _i, f: fingerprint_file(f)),
         "fsync of the output": each(fsync_one),

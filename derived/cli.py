@@ -13,7 +13,7 @@ from typing import Any
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it; SIGTERM gives 143 and SIGHUP 129
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,13 +80,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     rows = [[r["instance"], r["lens"], r["jobs"], r["run"], r["reused"], "yes" if r["expands"] else "",
              r["problem"] or ""] for r in record["instances"]]
     print(_table(rows, ["instance", "lens", "jobs", "run", "reused", "expands", "problem"]))
-    commands = [j for j in record["jobs"] if j["command"]]
+    problems = [j for j in record["jobs"] if j["problem"]]
+    if problems:
+        print(f"\n{len(problems)} job(s) will fail validation (nothing is written for them):")
+        for job in problems:
+            print(f"  [{job['lens_instance_id']} frame {job['frame_index']}] {job['problem'].splitlines()[0]}")
+    commands = [j for j in record["jobs"] if j["command"] and not j["problem"]]
     if commands:
         print("\nFFmpeg commands:")
         import shlex
 
         for job in commands:
             print(f"  [{job['lens_instance_id']} frame {job['frame_index']}] {shlex.join(job['command'])}")
+            if job["outputs"]:
+                print(f"      writes {', '.join(job['outputs'])}")
     return EXIT_OK
 
 
@@ -95,7 +102,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(pipeline: Any, executor_spec: str | None, force: bool) -> tuple[Any, int]:
-    """Run a loaded pipeline, print its summary, write run.json and report.html: ``(state, exit code)``."""
+    """Run a loaded pipeline, print its summary, write run.json and report.html: ``(state, exit code)``.
+
+    SIGTERM and SIGHUP stop it as cleanly as Ctrl-C (``derived.signals``):
+    FFmpeg children and workers stopped, temporary files removed, no
+    run.json of a run that did not finish; exit 143 / 129.
+    """
+    from .signals import Terminated, kill_children, stop_on_signals
+
+    try:
+        with stop_on_signals():
+            return _run_pipeline(pipeline, executor_spec, force)
+    except Terminated as exc:
+        kill_children()
+        print(f"\ndraftlens: {exc}; FFmpeg stopped, no output was left half-written", file=sys.stderr)
+        return None, exc.exit_code
+
+
+def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool) -> tuple[Any, int]:
     from .recompute import recompute_derived
     from .report import write_report
     from .runfile import dumps, run_record, write_atomically

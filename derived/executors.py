@@ -8,8 +8,11 @@ whose worker dies is a failed chunk, reported as such for each of its calls.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from .signals import Terminated, kill_children, raise_on_signals
 
 __all__ = ["SerialExecutor", "ProcessExecutor", "DaskExecutor", "ChunkFailed"]
 
@@ -49,11 +52,23 @@ class SerialExecutor:
         return "SerialExecutor()"
 
 
+def _in_worker(fn: Callable[[Any], Any], task: Any) -> Any:
+    """Run one task in a worker; a SIGTERM/SIGHUP ends the worker once the task has cleaned up."""
+    try:
+        return fn(task)
+    except Terminated as exc:  # the job's finally blocks ran: its temporary file is gone
+        kill_children()  # and no FFmpeg it started outlives it, even one started as the signal landed
+        os._exit(exc.exit_code)
+
+
 class ProcessExecutor:
     """Runs chunks in ``max_workers`` local processes.
 
     Lenses reach workers by reference (module and name), so they must be
     importable there. Use it as a context manager, or call ``close()``.
+    If the caller is interrupted while chunks run (Ctrl-C, or ``Terminated``
+    from a SIGTERM/SIGHUP), every worker is sent SIGTERM: each stops its job
+    the same clean way (FFmpeg killed, temporary files removed) and exits.
     """
 
     def __init__(self, max_workers: int | None = None):
@@ -70,12 +85,20 @@ class ProcessExecutor:
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(max_workers=self.max_workers)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.max_workers, initializer=raise_on_signals)
         return self._pool
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
         pool = self._get_pool()
-        futures = {pool.submit(fn, task): index for index, task in enumerate(tasks)}
+        try:
+            return self._collect(pool, fn, tasks, on_done)
+        except BaseException:  # interrupted: stop the workers' jobs cleanly, not after they finish
+            self.terminate()
+            raise
+
+    def _collect(self, pool: cf.ProcessPoolExecutor, fn: Callable[[Any], Any], tasks: Sequence[Any],
+                 on_done: Callable[[int], None]) -> list:
+        futures = {pool.submit(_in_worker, fn, task): index for index, task in enumerate(tasks)}
         out: list = [None] * len(tasks)
         broken = False
         for future in cf.as_completed(futures):
@@ -96,6 +119,22 @@ class ProcessExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def terminate(self, grace_s: float = 30.0) -> None:
+        """Stop every worker now: SIGTERM (each cleans up its job and exits), then SIGKILL after ``grace_s``."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(grace_s)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> ProcessExecutor:
         return self

@@ -202,6 +202,7 @@ def _media_frames(base: Path, patterns: str | list, where: str) -> list:
     for j, pattern in enumerate(patterns):
         if not isinstance(pattern, str):
             raise PipelineError(f"{where}[{j}]: expected str, got {type(pattern).__name__}")
-        files.update(globlib.glob(str(base / pattern), recursive=True))
+        # Only the pattern is a pattern: the pipeline's own folder is literal ("Wedding [2024]/", "Day[1]/").
+        files.update(globlib.glob(os.path.join(globlib.escape(str(base)), pattern), recursive=True))
     # Sorted: the frame order must not depend on the directory listing order.
     return [media_draft(p) for p in sorted(f for f in files if Path(f).is_file())]

@@ -30,6 +30,7 @@ from lenses.registry import Registry
 from lenses.result import COMPLETED, FAILED, ExecutionResult
 
 from .caps import Caps
+from .claims import Claims, media_source_paths, who
 from .diagnostics import DerivedWarning
 from .evaluate import CallOutcome
 from .ids import digest
@@ -93,6 +94,7 @@ class SessionJob:
     frame_index: int | None = None
     expands: bool = False
     command: tuple[str, ...] = ()
+    problem: str | None = None  # a validation failure known before anything runs (the job will not run)
 
 
 @attrs.frozen
@@ -193,6 +195,30 @@ class Planner:
         self.memo = memo
         # force: decide "run" for every job; results still go into the memo.
         self.lookup = None if force else memo
+        self._claims: Claims | None = None
+
+    @property
+    def claims(self) -> Claims:
+        """Every media job's final path so far, and the store's media sources (made on first use)."""
+        if self._claims is None:
+            self._claims = Claims(media_source_paths(self.store.drafts.values()))
+        return self._claims
+
+    def claim(self, jobs: list[tuple[str, int | None, Any]]) -> dict[int, dict]:
+        """Check ``(instance id, frame index, described)`` jobs against every claim so far.
+
+        Returns ``{position: described with an error}`` for the jobs that may not write.
+        """
+        named = [(who(instance_id, frame), path, position)
+                 for position, (instance_id, frame, info) in enumerate(jobs)
+                 if info and "error" not in info for path in info.get("outputs", ())]
+        errors = self.claims.check([(name, path) for name, path, _ in named])
+        marked: dict[int, dict] = {}
+        for index, message in errors.items():
+            position = named[index][2]
+            shown = {key: value for key, value in jobs[position][2].items() if key != "outputs"}
+            marked.setdefault(position, {**shown, "error": message})
+        return marked
 
     def resolve(self, instance_id: str, failed_upstream: set[str]) -> InstancePlan:
         inst = self.store.lens_instances[instance_id]
@@ -239,10 +265,15 @@ class Planner:
         if not is_batched(lens, draft):
             return InstancePlan(**common, input_draft=draft, batched=False, expanding=False, frames=None)
         plan = InstancePlan(**common, input_draft=draft, batched=True, expanding=False, frames=None)
-        return attrs.evolve(plan, frames=self.frames(plan, draft))
+        return attrs.evolve(plan, frames=self.frames(plan, draft, claim=False))
 
-    def frames(self, plan: InstancePlan, carrier: Draft) -> FramePlan:
-        """Plan the frames of a carrier: which exist, which the memo already holds."""
+    def frames(self, plan: InstancePlan, carrier: Draft, claim: bool = True) -> FramePlan:
+        """Plan the frames of a carrier: which exist, which the memo already holds.
+
+        ``claim``: check the frames' output paths against every claim so far
+        now (an instance expanded at run time); plan time checks all
+        instances at once instead (``build_plan``).
+        """
         lens = plan.lens
         values = carrier_frames(carrier)
         malformed = values is None
@@ -256,7 +287,10 @@ class Planner:
         if lens.describe is not None:
             described = [_describe(lens, d, plan.params, (plan.instance_id, plan.batch_id, i))
                          for i, d in enumerate(drafts)]
-            _mark_colliding_outputs(described)
+            if claim:
+                marked = self.claim([(plan.instance_id, i, info) for i, info in enumerate(described)])
+                for index, info in marked.items():
+                    described[index] = info
         memo = self.lookup
         cap = self.caps.max_drafts_emitted_per_frame
         use_chunks = memo is not None and lens.describe is None
@@ -284,29 +318,14 @@ class Planner:
             cached_calls=tuple(cached_calls), described=tuple(described),
         )
 
-    def single_call(self, plan: InstancePlan, draft: Draft | None) -> tuple[Any, Any, Any]:
+    def single_call(self, plan: InstancePlan, draft: Draft | None, claim: bool = True) -> tuple[Any, Any, Any]:
         """``(call key, reusable cached outcome or None, describe dict or None)`` of a non-batched call."""
         described = _describe(plan.lens, draft, plan.params, (plan.instance_id, None, None)) if draft else None
+        if claim and described:
+            described = self.claim([(plan.instance_id, None, described)]).get(0, described)
         key = call_key(plan.lens, plan.params_key, draft, None, described)
         cached = self.lookup.get_call(key) if self.lookup is not None else None
         return key, (cached if reusable(plan.lens, cached) else None), described
-
-
-def _mark_colliding_outputs(described: list[Any]) -> None:
-    """Frames that would write the same output path all fail validation (order-independent)."""
-    seen: dict[str, list[int]] = {}
-    for index, info in enumerate(described):
-        if info and "error" not in info:
-            for path in info.get("outputs", ()):
-                seen.setdefault(path, []).append(index)
-    for path, frames in seen.items():
-        if len(frames) > 1:
-            for index in frames:
-                described[index] = {
-                    **described[index],
-                    "error": f"frames {frames} would all write {path}; change the naming template "
-                             "(e.g. add {index}) so each frame has its own output",
-                }
 
 
 def describe_failure(described: Any, engine_default: str = "") -> CallOutcome | None:
@@ -355,14 +374,15 @@ class BatchPlanSession:
                     info = fp.described[index] or {}
                     jobs[jid] = SessionJob(jid, ip.job_type, ip.instance_id, (draft.id,),
                                            tuple(info.get("outputs", ())), ip.params_data, (), decisions[index],
-                                           index, False, tuple(info.get("argv", ())))
+                                           index, False, tuple(info.get("argv", ())), info.get("error"))
                     mine.append(jid)
             else:
                 jid = job_id_for(self.session_id, ip.instance_id, None)
                 inputs = (ip.input_draft.id,) if ip.input_draft is not None else ()
                 info = decisions[1] or {}
                 jobs[jid] = SessionJob(jid, ip.job_type, ip.instance_id, inputs, tuple(info.get("outputs", ())),
-                                       ip.params_data, (), decisions[0], None, False, tuple(info.get("argv", ())))
+                                       ip.params_data, (), decisions[0], None, False, tuple(info.get("argv", ())),
+                                       info.get("error"))
                 mine.append(jid)
             last_jobs[ip.instance_id] = tuple(mine)
         return jobs
@@ -470,6 +490,46 @@ def _session_token(instances: list[InstancePlan], caps: Caps) -> SessionId:
     return SessionId(digest("session", parts, caps.to_data()))
 
 
+def _claim_outputs(planner: Planner, instances: list[InstancePlan], singles: dict[str, Any]) -> list[InstancePlan]:
+    """Check every output path the plan knows, across all instances at once; mark the jobs that may not write.
+
+    A marked job fails validation and never runs, so no cached outcome may stand in for it.
+    """
+    jobs: list[tuple[str, int | None, Any]] = []
+    for ip in instances:
+        if ip.problem is not None or ip.expanding:
+            continue
+        if ip.batched:
+            jobs.extend((ip.instance_id, i, info) for i, info in enumerate(ip.frames.described))
+        else:
+            jobs.append((ip.instance_id, None, singles[ip.instance_id][2]))
+    if not any(info for _, _, info in jobs):
+        return instances
+    marked = planner.claim(jobs)
+    if not marked:
+        return instances
+    by_instance: dict[str, dict[int | None, dict]] = {}
+    for position, info in marked.items():
+        instance_id, frame, _ = jobs[position]
+        by_instance.setdefault(instance_id, {})[frame] = info
+    out = []
+    for ip in instances:
+        changed = by_instance.get(ip.instance_id)
+        if changed and ip.batched:
+            described, cached = list(ip.frames.described), list(ip.frames.cached_calls)
+            for frame, info in changed.items():
+                described[frame], cached[frame] = info, None
+            chunks = tuple(None if any(f // CHUNK_FRAMES == n for f in changed) else c
+                           for n, c in enumerate(ip.frames.cached_chunks))
+            ip = attrs.evolve(ip, frames=attrs.evolve(ip.frames, described=tuple(described),
+                                                      cached_calls=tuple(cached), cached_chunks=chunks))
+        elif changed:
+            key, _, _ = singles[ip.instance_id]
+            singles[ip.instance_id] = (key, None, changed[None])
+        out.append(ip)
+    return out
+
+
 def build_plan(
     store: Store, registry: Registry, caps: Caps, memo: Any, force: bool = False
 ) -> tuple[BatchPlanSession, Planner, list]:
@@ -487,14 +547,19 @@ def build_plan(
         if ip.problem is not None:
             failed.add(instance_id)
             continue
+        if not ip.expanding and not ip.batched:
+            singles[instance_id] = planner.single_call(ip, ip.input_draft, claim=False)
+    instances = _claim_outputs(planner, instances, singles)
+    for ip in instances:
+        if ip.problem is not None:
+            continue
         if ip.expanding:
-            decisions[instance_id] = ("run",)
+            decisions[ip.instance_id] = ("run",)
         elif ip.batched:
-            decisions[instance_id] = frame_decisions(ip.frames)
+            decisions[ip.instance_id] = frame_decisions(ip.frames)
         else:
-            key, cached, described = planner.single_call(ip, ip.input_draft)
-            singles[instance_id] = (key, cached, described)
-            decisions[instance_id] = ("reused" if cached is not None else "run", described)
+            _, cached, described = singles[ip.instance_id]
+            decisions[ip.instance_id] = ("reused" if cached is not None else "run", described)
     session = BatchPlanSession(_session_token(instances, caps), tuple(instances), decisions)
     return session, planner, [instances, singles]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pyrsistent import thaw
+
+from drafts.files import write_file_atomically
 
 from .plan import BatchPlanSession
 from .state import DerivedState
@@ -27,7 +28,7 @@ def plan_record(session: BatchPlanSession) -> dict:
             "job_id": str(job.job_id), "job_type": job.job_type, "lens_instance_id": job.lens_instance_id,
             "frame_index": job.frame_index, "inputs": list(job.inputs), "outputs": list(job.outputs),
             "params": thaw(job.params), "depends_on": [str(d) for d in job.depends_on], "decision": job.decision,
-            "expands": job.expands, "command": list(job.command),
+            "expands": job.expands, "command": list(job.command), "problem": job.problem,
         })
     return {
         "session_id": str(session.session_id),
@@ -60,14 +61,13 @@ def run_record(state: DerivedState, counts: dict[str, int]) -> dict[str, Any]:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write next to the target and rename: a reader never sees half a file."""
+    """Write through an exclusive, unpredictably named temporary file and rename (``drafts.files``).
+
+    A reader never sees half a file, and two runs writing one folder never
+    share a temporary file: the last complete file wins whole.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_file_atomically(path, text.encode("utf-8"))
 
 
 def dumps(record: dict) -> str:

@@ -26,11 +26,21 @@ import blake3
 from .draft import Draft, make_draft
 from .errors import DraftError
 
-__all__ = ["media_draft", "fingerprint_file", "MediaError", "FINGERPRINT_ALGORITHM", "MEDIA_KEYS"]
+__all__ = [
+    "media_draft", "fingerprint_file", "MediaError", "FINGERPRINT_ALGORITHM", "MEDIA_KEYS", "file_status_key",
+    "source_change",
+]
 
 FINGERPRINT_ALGORITHM = "blake3"
 MEDIA_KEYS = ("path", "size", "fingerprint")
 _CHUNK = 1 << 20  # 1 MiB: past this, larger reads buy nothing (measured)
+_KNOWN_LIMIT = 65536
+
+# File status -> fingerprint of the files this process has fingerprinted. A file
+# whose status (path, device, inode, size, mtime_ns, ctime_ns) is unchanged is
+# not read again to be recognised; any write changes mtime/ctime, a swapped
+# file its inode.
+_known: dict[tuple, str] = {}
 
 
 class MediaError(DraftError):
@@ -68,6 +78,17 @@ def _changed(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino)
 
 
+def file_status_key(path: str, st: os.stat_result) -> tuple:
+    """``(path, device, inode, size, mtime_ns, ctime_ns)``: equal keys mean the same bytes."""
+    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _remember(key: tuple, fingerprint: str) -> None:
+    if len(_known) >= _KNOWN_LIMIT:
+        _known.pop(next(iter(_known)))  # oldest first
+    _known[key] = fingerprint
+
+
 def fingerprint_file(path: str | os.PathLike) -> tuple[int, str]:
     """``(size, "blake3:<hex>")`` of a regular file, streamed in 1 MiB reads.
 
@@ -96,7 +117,40 @@ def fingerprint_file(path: str | os.PathLike) -> tuple[int, str]:
         raise MediaError(path, "vanished while it was being fingerprinted") from None
     if _changed(before, after) or size != before.st_size:
         raise MediaError(path, "changed while it was being fingerprinted; try again once it is complete")
-    return size, f"{FINGERPRINT_ALGORITHM}:{hasher.hexdigest()}"
+    fingerprint = f"{FINGERPRINT_ALGORITHM}:{hasher.hexdigest()}"
+    _remember(file_status_key(path, after), fingerprint)
+    return size, fingerprint
+
+
+def source_change(path: str, size: int, fingerprint: str) -> str | None:
+    """Why the file at ``path`` no longer holds the bytes a media draft recorded, or None.
+
+    The file's status is compared first: a file this process fingerprinted
+    and whose status is unchanged is not read again. Otherwise it is
+    fingerprinted anew, so a file swapped for another of the same size is
+    caught. The reason names the path and says what to do.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"{path}: the source is offline or has vanished since it was ingested"
+    except OSError as exc:
+        return f"{path}: the source cannot be read ({exc.strerror or exc})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path}: the source is no longer a regular file"
+    if st.st_size != size:
+        return (f"{path}: the source changed since it was ingested (now {st.st_size} bytes, the draft says "
+                f"{size}); make a new media_draft")
+    if _known.get(file_status_key(path, st)) == fingerprint:
+        return None
+    try:
+        _, now = fingerprint_file(path)
+    except MediaError as exc:
+        return f"{path}: the source cannot be read ({exc.reason})"
+    if now != fingerprint:
+        return (f"{path}: the source changed since it was ingested (same size, different bytes: {now[:19]}… "
+                f"where the draft says {fingerprint[:19]}…); make a new media_draft")
+    return None
 
 
 def media_draft(path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Draft:

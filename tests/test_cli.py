@@ -113,13 +113,13 @@ def test_demo_makes_clips_runs_the_four_media_lenses_and_exits_0(tmp_path):
     assert len(clips) == 5 and "broken_card.mp4" in clips
     assert record["counts"]["media_failed"] == 4 and record["counts"]["media_completed"] == 16
     for folder, ext in (("proxies", ".mp4"), ("posters", ".jpg"), ("audio", ".wav")):
-        made = sorted(p.name for p in (demo / "out" / folder).iterdir())
+        made = sorted(p.name for p in (demo / "out" / folder).iterdir() if p.name != ".draftlens")
         assert len(made) == 4 and all(name.endswith(ext) for name in made), made
         assert not any(name.startswith("broken_card") for name in made)
     # Running it again reuses nothing (a fresh process has no memo) but gives the same files.
-    before = {p.name: p.read_bytes() for p in (demo / "out" / "proxies").iterdir()}
+    before = {p.name: p.read_bytes() for p in (demo / "out" / "proxies").iterdir() if p.is_file()}
     assert draftlens("demo", str(demo)).returncode == 0
-    assert {p.name: p.read_bytes() for p in (demo / "out" / "proxies").iterdir()} == before
+    assert {p.name: p.read_bytes() for p in (demo / "out" / "proxies").iterdir() if p.is_file()} == before
 
 
 def _journaled_session(root):
@@ -235,8 +235,11 @@ def test_plan_of_a_media_pipeline_shows_each_ffmpeg_argv_and_runs_nothing(tmp_pa
     out = draftlens("plan", str(pipeline))
     assert out.returncode == 0, out.stderr
     assert "FFmpeg commands:" in out.stdout
-    commands = [line for line in out.stdout.splitlines() if line.startswith("  [proxy frame")]
-    assert len(commands) == 5 and all("-c:v libx264" in c and ".partial.mp4" in c for c in commands)
+    lines = out.stdout.splitlines()
+    commands = [(line, lines[i + 1]) for i, line in enumerate(lines) if line.startswith("  [proxy frame")]
+    # FFmpeg writes to the job's own temporary file (its stdout, "-fd 1 fd:"); the plan names the final path
+    assert len(commands) == 5 and all("-c:v libx264" in c and " -fd 1 " in c and " fd: " in c for c, _ in commands)
+    assert all(w.strip().startswith("writes ") and w.endswith("_proxy.mp4") for _, w in commands)
     assert not (tmp_path / "out").exists()  # not even the output folders
     record = json.loads(draftlens("plan", str(pipeline), "--json").stdout)
     proxy_jobs = [j for j in record["jobs"] if j["lens_instance_id"] == "proxy"]

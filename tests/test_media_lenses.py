@@ -30,6 +30,7 @@ from lenses.media import (
 )
 from lenses.media.codecs import AUDIO_CODECS, VIDEO_CODECS
 from lenses.media.engine import EngineError
+from lenses.media.ledger import LEDGER_DIRECTORY
 from lenses.params import resolve_params
 from lenses.result import COMPLETED, FAILED
 
@@ -44,7 +45,12 @@ def probed(path: str):
 
 
 def no_leftovers(directory) -> list[str]:
-    return [n for n in os.listdir(directory) if ".partial." in n]
+    return [n for n in os.listdir(directory) if ".partial" in n]
+
+
+def listed(directory) -> list[str]:
+    """The directory's files, less draftlens's own record of them (``.draftlens/``)."""
+    return sorted(n for n in os.listdir(directory) if n != LEDGER_DIRECTORY)
 
 
 def assert_media_payload(payload, path=None):
@@ -195,7 +201,7 @@ def test_proxy_codec_container_matrix(media, tmp_path, codec, container):
     assert len(video) == 1 and video[0]["codec_name"] == VIDEO_CODECS[codec].codec_name
     assert (video[0]["width"], video[0]["height"]) == ((256, 144) if dnx else (80, 44))
     assert [s["codec_type"] for s in out["streams"]].count("audio") == 1
-    assert no_leftovers(tmp_path) == [] and os.listdir(tmp_path) == [os.path.basename(final)]
+    assert no_leftovers(tmp_path) == [] and listed(tmp_path) == [os.path.basename(final)]
 
 
 def test_proxy_keeps_the_source_timecode(media, tmp_path):
@@ -272,12 +278,19 @@ def test_dnxhr_minimum_size_is_checked_before_running_when_probed(media, tmp_pat
 
 
 def test_a_truncated_source_fails_verification_and_leaves_nothing(media, tmp_path):
-    final = tmp_path / "truncated.mov"
-    final.write_bytes(b"an older proxy")  # a FAILED job has no output: this goes too
     result = proxy(media_draft(media.truncated), ProxySpec("prores_proxy", "mov", "same", "{source_name}", str(tmp_path)))
     assert (result.status, result.failure_class, result.exit_code) == (FAILED, "verification", 0)
     assert "source promises 4.000 s" in result.message and len(result.outputs) == 0
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_draftlens_did_not_write_is_never_replaced(media, tmp_path):
+    final = tmp_path / "small.mp4"
+    final.write_bytes(b"someone else's file")
+    result = proxy(media_draft(media.small), ProxySpec("h264", "mp4", "same", "{source_name}", str(tmp_path)))
+    assert (result.status, result.failure_class, result.exit_code) == (FAILED, "validation", None)
+    assert f"{final} already exists and draftlens did not write it" in result.message
+    assert final.read_bytes() == b"someone else's file" and os.listdir(tmp_path) == ["small.mp4"]
 
 
 def test_a_corrupt_source_fails_execution_and_leaves_nothing(media, tmp_path):
@@ -325,7 +338,8 @@ def test_an_output_directory_that_is_not_a_directory_fails_validation(media, tmp
 def test_an_unwritable_output_directory_fails_execution(media):
     # /proc/self is a directory no one, not even root, can create files in
     result = proxy(media_draft(media.small), ProxySpec("h264", "mp4", "same", "{source_name}", "/proc/self"))
-    assert (result.status, result.failure_class) == (FAILED, "execution") and result.exit_code not in (0, None)
+    assert (result.status, result.failure_class, result.exit_code) == (FAILED, "execution", None)
+    assert "cannot create a temporary file in /proc/self" in result.message
     assert not os.path.exists("/proc/self/small.mp4")
 
 
@@ -360,7 +374,10 @@ def test_describe_is_pure_and_names_exactly_what_runs(media, tmp_path):
     shown = [proxy.describe(draft, spec, FrameContext("i", "b", 5)) for _ in range(3)]
     assert shown[0] == shown[1] == shown[2] and os.listdir(tmp_path) == []
     assert set(shown[0]) == {"engine", "argv", "outputs"}
-    assert shown[0]["argv"][-1] == "-y" and f"file:{tmp_path}/av_5.partial.mov" in shown[0]["argv"]
+    # FFmpeg writes to the job's own temporary file, handed over as its stdout: no output path in argv
+    argv = shown[0]["argv"]
+    assert argv[argv.index("-fd") + 1] == "1" and argv.count("fd:") == 1 and "-y" not in argv
+    assert not any(str(tmp_path) in arg for arg in argv)
     no_index = proxy.describe(draft, spec, FrameContext("i", None, None))
     assert no_index["outputs"] == [str(tmp_path / "av_0.mov")]
     result = proxy(draft, spec, FrameContext("i", "b", 5))
@@ -495,7 +512,7 @@ def test_media_lenses_through_recompute_derived(media, tmp_path):
     state = recompute_derived(store.add_lens_instance("clash", "media.proxy", frames.id, clash), registry=registry)
     assert list(state.outputs("clash")) == [] and os.listdir(tmp_path / "clash") == []
     failures = [r for r in state.results.values() if r.failure_class == "validation"]
-    assert len(failures) == 3 and all("would all write" in r.message for r in failures)
+    assert len(failures) == 3 and all("would also be written by" in r.message for r in failures)
 
 
 def test_probe_spec_is_optional():
@@ -561,14 +578,20 @@ def test_media_jobs_are_reused_only_while_their_outputs_still_verify(media, tmp_
     paths = [d.payload["path"] for d in first.outputs("proxy")]
     assert decisions() == ["reused", "reused"]
     assert recompute_derived(store, memo=memo) == first
-    os.unlink(paths[0])  # deleted by hand
-    with open(paths[1], "r+b") as f:  # same size, other bytes
-        f.seek(100)
-        f.write(b"\x00" * 8)
-    assert decisions() == ["run", "run"]
+    os.unlink(paths[0])  # deleted by hand: made again
+    assert decisions() == ["run", "reused"]
     again = recompute_derived(store, memo=memo)
     assert again == first and all(os.path.getsize(p) > 0 for p in paths)
     assert decisions() == ["reused", "reused"]
+    with open(paths[1], "r+b") as f:  # edited by hand (same size, other bytes): no longer ours to replace
+        f.seek(100)
+        f.write(b"\x00" * 8)
+    edited = open(paths[1], "rb").read()
+    assert decisions() == ["reused", "run"]
+    state = recompute_derived(store, memo=memo)
+    (failure,) = [r for r in state.results.values() if r.status == FAILED]
+    assert failure.failure_class == "validation" and "has been changed since" in failure.message
+    assert open(paths[1], "rb").read() == edited
     assert [plan_session(store, memo=memo, force=True).job(j).decision for j in plan_session(store).job_ids] == [
         "run", "run"]
 

@@ -18,7 +18,7 @@ from lenses.media.argv import audio_argv, probe_argv, proxy_argv, thumbnail_argv
 from lenses.media.codecs import AUDIO_CODECS, VIDEO_CODECS
 from lenses.media.errors import NamingError
 from lenses.media.jobs import output_paths
-from lenses.media.naming import TOKENS, check_template, final_path, partial_path, render_stem
+from lenses.media.naming import TOKENS, check_template, final_path, render_stem
 
 ENGINE = "/opt/ffmpeg/bin/ffmpeg"
 MEDIA_DIR = pathlib.Path(__file__).resolve().parent.parent / "lenses" / "media"
@@ -194,15 +194,13 @@ def test_naming_template_never_names_a_path_outside_the_output_directory(templat
     except (SpecError, NamingError):
         return
     assert os.path.dirname(path) == out and os.path.normpath(path) == path
-    assert os.path.dirname(partial_path(path)) == out
-    assert partial_path(path) != path and partial_path(path).endswith(".partial.mov")
+    assert not stem.endswith(".partial")
 
 
 def test_naming_renders_tokens_into_a_stem_and_appends_the_extension():
     tokens = {"source_name": "A001_C002", "source_ext": "mov", "index": 7, "codec": "prores_hq", "resolution": "half"}
     stem = render_stem("{source_name}.{source_ext}_{index:03d}_{codec}_{resolution}", tokens)
     assert final_path("/out/", stem, "mxf") == "/out/A001_C002.mov_007_prores_hq_half.mxf"
-    assert partial_path("/out/a.b.mov") == "/out/a.b.partial.mov"
     assert set(TOKENS) == {"source_name", "source_ext", "index", "codec", "resolution"}
     for name in ("..", ".", "", "x.partial", "a/b", "a\nb", "x" * 300):
         with pytest.raises(NamingError):
@@ -216,34 +214,34 @@ GOLDEN_PROXY = [
     "-filter_complex",
     "[0:V:0]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=trunc(ih/4)*2:w=trunc(iw/4)*2[s0];"
     "[s0]format=yuv422p10le[s1]",
-    "-map", "[s1]", "-map", "0:a?", "-f", "mov", "-c:a", "pcm_s16le", "-c:v", "prores_ks",
+    "-map", "[s1]", "-map", "0:a?", "-f", "mov", "-c:a", "pcm_s16le", "-c:v", "prores_ks", "-fd", "1",
     "-fflags", "+bitexact", "-flags:a", "+bitexact", "-flags:v", "+bitexact", "-fps_mode", "passthrough",
     "-map_metadata:s:v:0", "0:s:V:0", "-profile:v", "0", "-threads", "1", "-vendor", "apl0",
-    "file:/out/A001 'take' 2_proxy.partial.mov",
-    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1", "-y",
+    "fd:",
+    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1",
 ]
 GOLDEN_H264 = [
     ENGINE, "-i", "file:/media/-clip.mp4",
     "-filter_complex",
     "[0:V:0]fps=fps=30000/1001[s0];[s0]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=720:w=1280[s1];"
     "[s1]format=yuv420p[s2]",
-    "-map", "[s2]", "-f", "mp4", "-c:v", "libx264", "-crf", "23", "-fflags", "+bitexact", "-flags:v", "+bitexact",
+    "-map", "[s2]", "-f", "mp4", "-c:v", "libx264", "-crf", "23", "-fd", "1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
     "-fps_mode", "cfr", "-map_metadata:s:v:0", "0:s:V:0", "-preset", "veryfast",
-    "-threads", "4", "file:/out/x.partial.mp4",
-    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "4", "-y",
+    "-threads", "4", "fd:",
+    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "4",
 ]
 GOLDEN_THUMB = [
     ENGINE, "-ss", "1.250000", "-i", "file:/media/a.mov",
     "-filter_complex",
     "[0:V:0]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=-2:w=320[s0];[s0]format=rgb24[s1]",
-    "-map", "[s1]", "-f", "image2", "-c:v", "png", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-    "-frames:v", "1", "-threads", "1", "-update", "1", "file:/out/a.partial.png",
-    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1", "-y",
+    "-map", "[s1]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
+    "-flags:v", "+bitexact", "-frames:v", "1", "-threads", "1", "fd:",
+    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1",
 ]
 GOLDEN_AUDIO = [
     ENGINE, "-i", "file:/media/a.mov", "-map", "0:a:0", "-f", "ogg", "-ac", "2", "-ar", "48000", "-b:a", "128k",
-    "-c:a", "libopus", "-fflags", "+bitexact", "-flags:a", "+bitexact", "-threads", "1",
-    "file:/out/a.partial.ogg", "-hide_banner", "-nostdin", "-nostats", "-y",
+    "-c:a", "libopus", "-fd", "1", "-fflags", "+bitexact", "-flags:a", "+bitexact", "-threads", "1",
+    "fd:", "-hide_banner", "-nostdin", "-nostats",
 ]
 GOLDEN_PROBE = [
     ENGINE, "-hide_banner", "-nostdin", "-nostats", "-i", "file:/media/a.mov", "-f", "lavfi", "-i",
@@ -254,13 +252,12 @@ GOLDEN_PROBE = [
 def golden_argvs() -> dict[str, list[str]]:
     return {
         "proxy": proxy_argv(ProxySpec("prores_proxy", "mov", "half", "{source_name}_proxy", "/out"), ENGINE,
-                            "/media/A001 'take' 2.mov", "/out/A001 'take' 2_proxy.partial.mov"),
+                            "/media/A001 'take' 2.mov"),
         "h264": proxy_argv(ProxySpec("h264", "mp4", "1280x720", "x", "/out", "explicit", "30000/1001", audio=False,
-                                     threads=4), ENGINE, "/media/-clip.mp4", "/out/x.partial.mp4"),
+                                     threads=4), ENGINE, "/media/-clip.mp4"),
         "thumb": thumbnail_argv(ThumbnailSpec("a", "/out", time_fraction=0.25, size="320", image_format="png"),
-                                ENGINE, "/media/a.mov", "/out/a.partial.png", 1.25),
-        "audio": audio_argv(AudioSpec("opus", 48000, 2, "ogg", "a", "/out"), ENGINE, "/media/a.mov",
-                            "/out/a.partial.ogg"),
+                                ENGINE, "/media/a.mov", 1.25),
+        "audio": audio_argv(AudioSpec("opus", 48000, 2, "ogg", "a", "/out"), ENGINE, "/media/a.mov"),
         "probe": probe_argv(ENGINE, "/media/a.mov"),
     }
 
@@ -275,48 +272,46 @@ def test_golden_argv():
 
 
 def test_hevc_pins_x265_threads_and_tags_hvc1():
-    argv = proxy_argv(ProxySpec("hevc", "mov", "same", "x", "/out", threads=3), ENGINE, "/a.mov", "/out/x.partial.mov")
+    argv = proxy_argv(ProxySpec("hevc", "mov", "same", "x", "/out", threads=3), ENGINE, "/a.mov")
     assert argv[argv.index("-x265-params") + 1] == "log-level=error:pools=3:frame-threads=3"
     assert argv[argv.index("-tag:v") + 1] == "hvc1"
-    mkv = proxy_argv(ProxySpec("hevc", "mkv", "same", "x", "/out"), ENGINE, "/a.mov", "/out/x.partial.mkv")
+    mkv = proxy_argv(ProxySpec("hevc", "mkv", "same", "x", "/out"), ENGINE, "/a.mov")
     assert "-tag:v" not in mkv
-    mxf = proxy_argv(ProxySpec("prores_hq", "mxf", "same", "x", "/out"), ENGINE, "/a.mov", "/out/x.partial.mxf")
+    mxf = proxy_argv(ProxySpec("prores_hq", "mxf", "same", "x", "/out"), ENGINE, "/a.mov")
     assert mxf[mxf.index("-ar") + 1] == "48000" and mxf[mxf.index("-fps_mode") + 1] == "cfr"
 
 
-def _check_argv_shape(argv: list[str], output: str) -> None:
+def _check_argv_shape(argv: list[str]) -> None:
     assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
     assert argv[0] == ENGINE and len(argv) > 4
     assert not any(a in ("sh", "bash", "/bin/sh", "-c") for a in argv)  # never a shell
     inputs = [argv[i + 1] for i, a in enumerate(argv) if a == "-i"]
     assert inputs and all(p.startswith("file:/") and os.path.isabs(p[5:]) for p in inputs)
     files = [a for a in argv if a.startswith("file:")]
-    assert files == [*inputs, "file:" + output]
-    assert argv.count("-y") == 1 and "-nostdin" in argv
+    assert files == inputs  # the output is the job's own temporary file, handed over as stdout
+    assert argv.count("fd:") == 1 and argv[argv.index("-fd") + 1] == "1"
+    assert "-y" not in argv and "-nostdin" in argv
 
 
 @given(spec=proxy_specs(), source=source_paths)
 def test_proxy_argv_is_a_pure_function_and_every_path_is_file_prefixed_absolute(spec, source):
-    output = spec.output_directory + "/clip.partial." + spec.extension
-    argv = proxy_argv(spec, ENGINE, source, output)
-    assert argv == proxy_argv(ProxySpec.from_json(spec.to_json()), ENGINE, source, output)
-    _check_argv_shape(argv, output)
+    argv = proxy_argv(spec, ENGINE, source)
+    assert argv == proxy_argv(ProxySpec.from_json(spec.to_json()), ENGINE, source)
+    _check_argv_shape(argv)
 
 
 @given(spec=thumbnail_specs, source=source_paths, offset=st.floats(0, 1e6))
 def test_thumbnail_argv_is_a_pure_function(spec, source, offset):
-    output = spec.output_directory + "/t.partial." + spec.extension
-    argv = thumbnail_argv(spec, ENGINE, source, output, offset)
-    assert argv == thumbnail_argv(ThumbnailSpec.from_json(spec.to_json()), ENGINE, source, output, offset)
-    _check_argv_shape(argv, output)
+    argv = thumbnail_argv(spec, ENGINE, source, offset)
+    assert argv == thumbnail_argv(ThumbnailSpec.from_json(spec.to_json()), ENGINE, source, offset)
+    _check_argv_shape(argv)
 
 
 @given(spec=audio_specs(), source=source_paths)
 def test_audio_argv_is_a_pure_function(spec, source):
-    output = spec.output_directory + "/a.partial." + spec.extension
-    argv = audio_argv(spec, ENGINE, source, output)
-    assert argv == audio_argv(AudioSpec.from_json(spec.to_json()), ENGINE, source, output)
-    _check_argv_shape(argv, output)
+    argv = audio_argv(spec, ENGINE, source)
+    assert argv == audio_argv(AudioSpec.from_json(spec.to_json()), ENGINE, source)
+    _check_argv_shape(argv)
 
 
 def test_argv_is_the_same_in_every_process():

@@ -1,4 +1,4 @@
-"""Argv building: a pure function of (spec, engine, source, output). The only
+"""Argv building: a pure function of (spec, engine, source). The only
 module that imports ffmpeg-python (lazily: it costs ~50 ms to import).
 
 Every argv:
@@ -6,8 +6,12 @@ Every argv:
 - is a list (never a shell string), starting with the engine's absolute path;
 - names files as ``file:<absolute path>``, so a leading ``-`` is not read as
   an option and a ``:`` not as a protocol;
-- has ``-nostdin`` and writes only to the job's temporary ``.partial`` path,
-  the one place ``-y`` applies;
+- has ``-nostdin`` and writes only to its standard output, ``-fd 1 fd:``:
+  the job hands FFmpeg the temporary file it created exclusively
+  (``drafts.files``), so FFmpeg never opens an output path itself (a link
+  planted at a temporary name is never written through), and the argv is the
+  same whatever the temporary file is called. ``fd:`` is seekable on a
+  regular file, so MOV/MP4/MXF headers are written as usual;
 - asks for bit-exact output: ``-fflags +bitexact``, ``-flags:v/a +bitexact``,
   scaling with ``accurate_rnd+full_chroma_int+bitexact`` in an explicit
   ``scale`` filter (which also does the pixel-format conversion), and pinned
@@ -33,8 +37,10 @@ from .codecs import (
 )
 from .specs import AudioSpec, ProxySpec, ThumbnailSpec
 
-__all__ = ["proxy_argv", "thumbnail_argv", "audio_argv", "probe_argv", "header_argv", "SWS_FLAGS", "GLOBAL_ARGS", "scaled_size"]
+__all__ = ["proxy_argv", "thumbnail_argv", "audio_argv", "probe_argv", "header_argv", "SWS_FLAGS", "GLOBAL_ARGS",
+           "scaled_size", "OUTPUT_TARGET"]
 
+OUTPUT_TARGET = "fd:"  # with -fd 1: the job's own temporary file, given to FFmpeg as its stdout
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats")
 _SCALE = {
@@ -97,8 +103,8 @@ def _fps_text(value: int | float | str) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def proxy_argv(spec: ProxySpec, engine_path: str, source: str, output: str) -> list[str]:
-    """``ffmpeg ... -i file:<source> ... file:<output>`` for a proxy."""
+def proxy_argv(spec: ProxySpec, engine_path: str, source: str) -> list[str]:
+    """``ffmpeg ... -i file:<source> ... -fd 1 fd:`` for a proxy."""
     ff = _ffmpeg()
     codec = VIDEO_CODECS[spec.codec]
     inp = ff.input(_file(source))
@@ -127,26 +133,27 @@ def proxy_argv(spec: ProxySpec, engine_path: str, source: str, output: str) -> l
         kw.update({"c:a": encoder, "flags:a": "+bitexact", **dict(options)})
         if rate is not None:
             kw["ar"] = rate
-    out = ff.output(*streams, _file(output), **kw)
+    out = ff.output(*streams, OUTPUT_TARGET, fd=1, **kw)
     out = out.global_args(*GLOBAL_ARGS, "-filter_complex_threads", str(spec.threads))
-    return out.compile(cmd=engine_path, overwrite_output=True)
+    return out.compile(cmd=engine_path)
 
 
-def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, output: str, offset: float) -> list[str]:
+def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: float) -> list[str]:
     """One frame at ``offset`` seconds (input seek, frame-accurate), scaled, as jpg/png."""
     ff = _ffmpeg()
     encoder, _name, pix_fmt, options = IMAGE_FORMATS[spec.image_format]
     inp = ff.input(_file(source), ss=f"{offset:.6f}")
     video = _video_chain(inp["V:0"], spec.size, pix_fmt, exact_same=True)
     kw = {
-        "f": "image2", "c:v": encoder, **dict(options), "frames:v": 1, "update": 1,
+        # image2pipe: one image to one file descriptor (image2 opens paths itself)
+        "f": "image2pipe", "c:v": encoder, **dict(options), "frames:v": 1,
         "fflags": "+bitexact", "flags:v": "+bitexact", "threads": 1,
     }
-    out = ff.output(video, _file(output), **kw).global_args(*GLOBAL_ARGS, "-filter_complex_threads", "1")
-    return out.compile(cmd=engine_path, overwrite_output=True)
+    out = ff.output(video, OUTPUT_TARGET, fd=1, **kw).global_args(*GLOBAL_ARGS, "-filter_complex_threads", "1")
+    return out.compile(cmd=engine_path)
 
 
-def audio_argv(spec: AudioSpec, engine_path: str, source: str, output: str) -> list[str]:
+def audio_argv(spec: AudioSpec, engine_path: str, source: str) -> list[str]:
     """The first audio stream of ``source``, encoded as the spec says."""
     ff = _ffmpeg()
     codec = AUDIO_CODECS[spec.codec]
@@ -160,8 +167,8 @@ def audio_argv(spec: AudioSpec, engine_path: str, source: str, output: str) -> l
         kw["ar"] = spec.sample_rate
     if spec.channels != "same":
         kw["ac"] = spec.channels
-    out = ff.output(inp["a:0"], _file(output), **kw).global_args(*GLOBAL_ARGS)
-    return out.compile(cmd=engine_path, overwrite_output=True)
+    out = ff.output(inp["a:0"], OUTPUT_TARGET, fd=1, **kw).global_args(*GLOBAL_ARGS)
+    return out.compile(cmd=engine_path)
 
 
 def probe_argv(engine_path: str, path: str) -> list[str]:

@@ -1,36 +1,51 @@
 """Running a job plan: one FFmpeg run, verification, atomic publication.
 
+The rule this module enforces, in one place: **a job writes only its own
+temporary file and, after verification, its own final path, and it never
+deletes or replaces a file it did not make** — the one exception being an
+earlier output of draftlens at the same final path, with the bytes draftlens
+wrote (``ledger``). Seed ``002_f460e4c8ce5728cf.txt``: execution modifies
+nothing beyond creating its own outputs, and the ExecutionResult alone says
+what happened.
+
 For a job that writes a file:
 
 1. validation — the plan's own error, then what only the run can see: the
-   source is still there with the size the draft recorded, the output
-   directory exists, the output is not the source;
-2. execution — the plan's argv, once (no retries), writing
-   ``<stem>.partial.<ext>`` beside the final path; a non-zero exit fails;
-3. verification — the partial file must exist, probe (one read-only FFmpeg
-   run on its header) and hold what the source promised (``verify``);
-4. publication — fsync, fingerprint, ``os.replace`` onto the final path.
+   source still holds the bytes its draft recorded (an offline card, a
+   swapped take), the output directory exists, and the final path is free or
+   holds an earlier output of ours (never the source, never a foreign file);
+2. execution — the plan's argv, once (no retries), writing to a temporary
+   file this job created exclusively beside the final path
+   (``drafts.files``); a non-zero exit fails;
+3. verification — the temporary file must be non-empty, probe (one read-only
+   FFmpeg run on its header) and hold what the source promised (``verify``);
+   the source must not have changed while FFmpeg read it;
+4. publication — the file is recorded in the ledger, fsync'd and moved onto
+   the final path: with no-replace semantics if the path was free, and only
+   if the same earlier output of ours is still there otherwise.
 
-On any failure the partial file is deleted and nothing is left at the final
-path (an older file there is removed too: a FAILED job has no output). The
-result is an ExecutionResult either way; its message ends with the tail of
-FFmpeg's stderr, with pointer values and progress lines removed so equal jobs
-give equal results.
+On any failure, and on Ctrl-C / SIGTERM, only the job's own temporary file is
+removed: whatever was at the final path before stays as it was (so an
+offline source never costs its existing proxy). The message of a failure
+ends with the tail of FFmpeg's stderr, with pointer values and progress lines
+removed so equal jobs give equal results.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import stat
 import time
 from typing import Any
 
-from drafts.media import MediaError, fingerprint_file
+from drafts.canonical import canonical_bytes
+from drafts.files import create_temporary, publish, remove_temporary
+from drafts.media import MediaError, fingerprint_file, source_change
 
 from ..result import COMPLETED, FAILED, ExecutionResult
 from .argv import header_argv
 from .jobs import JobPlan
+from .ledger import LedgerError, OutputRecord, forget_others, owner_problem, record_output
 from .mediainfo import parse_input_dump
 from .run import RunOutcome, run_ffmpeg
 from .verify import check_audio, check_proxy, check_thumbnail
@@ -66,51 +81,35 @@ def _result(plan: JobPlan, started: float, status: str, failure_class: str | Non
     )
 
 
-def _remove(path: str) -> None:
+def _same_file(a: str, b: str) -> bool:
     try:
-        os.unlink(path)
-    except OSError:  # gone already, or never creatable: nothing is there
-        pass
-
-
-def _cleanup(plan: JobPlan) -> None:
-    for partial in plan.partials:
-        _remove(partial)
-    for final in plan.outputs:
-        if not _is_source(plan, final):
-            _remove(final)
-
-
-def _is_source(plan: JobPlan, path: str) -> bool:
-    try:
-        return os.path.samefile(path, plan.source["path"])
+        return os.path.samefile(a, b)
     except OSError:
         return False
 
 
 def _source_problem(plan: JobPlan) -> str | None:
-    path, size = plan.source["path"], plan.source["size"]
+    source = plan.source
+    return source_change(source["path"], source["size"], source["fingerprint"])
+
+
+def _output_problem(plan: JobPlan) -> tuple[str | None, os.stat_result | None]:
+    """Why the job may not write its final path, or ``(None, status of an earlier output of ours)``."""
+    final = plan.outputs[0]
+    directory = os.path.dirname(final)
+    if not os.path.isdir(directory):
+        return f"output directory {directory} does not exist or is not a directory (it is not created for you)", None
+    if _same_file(final, plan.source["path"]) or os.path.realpath(final) == os.path.realpath(plan.source["path"]):
+        return f"the output {final} is the source file itself; change naming_template or output_directory", None
+    return owner_problem(final)
+
+
+def _status(path: str) -> tuple | None:
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        return f"{path}: the source has vanished since it was ingested"
-    except OSError as exc:
-        return f"{path}: the source cannot be read ({exc.strerror or exc})"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path}: the source is no longer a regular file"
-    if st.st_size != size:
-        return f"{path}: the source changed since it was ingested (now {st.st_size} bytes, the draft says {size}); make a new media_draft"
-    return None
-
-
-def _output_problem(plan: JobPlan) -> str | None:
-    for final in plan.outputs:
-        directory = os.path.dirname(final)
-        if not os.path.isdir(directory):
-            return f"output directory {directory} does not exist or is not a directory (it is not created for you)"
-        if _is_source(plan, final):
-            return f"the output {final} is the source file itself; change naming_template or output_directory"
-    return None
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _media_fields(info: dict[str, Any]) -> dict[str, Any]:
@@ -118,49 +117,40 @@ def _media_fields(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_plan(plan: JobPlan) -> ExecutionResult:
-    """Run one planned job and say what happened; never raises for a media problem."""
+    """Run one planned job and say what happened; never raises for a media problem.
+
+    Interrupts (KeyboardInterrupt, SystemExit) still propagate, after the
+    FFmpeg child is killed and the job's temporary file removed.
+    """
     started = time.perf_counter()
     if plan.error is not None:
         return _result(plan, started, FAILED, "validation", plan.error)
-    problem = _source_problem(plan) or _output_problem(plan)
+    problem = _source_problem(plan)
     if problem is not None:
-        _cleanup(plan)
         return _result(plan, started, FAILED, "validation", problem)
-    try:
-        return _run(plan, started)
-    except BaseException:
-        _cleanup(plan)
-        raise
-
-
-def _run(plan: JobPlan, started: float) -> ExecutionResult:
-    outcome = run_ffmpeg(plan.argv)
-    if outcome.exit_code is None:
-        _cleanup(plan)
-        return _result(plan, started, FAILED, "execution", outcome.launch_error or "FFmpeg did not start")
-    if outcome.exit_code != 0:
-        _cleanup(plan)
-        why = f"FFmpeg exited with code {outcome.exit_code}"
-        return _result(plan, started, FAILED, "execution", _message(why, outcome.stderr), outcome.exit_code)
-    source_info = parse_input_dump(outcome.stderr)
     if plan.kind == "probe":
-        return _probe_result(plan, started, outcome, source_info)
-    failure = _verify(plan, outcome, source_info)
-    if isinstance(failure, str):
-        _cleanup(plan)
-        return _result(plan, started, FAILED, "verification", failure, outcome.exit_code)
-    summary, info = failure
+        return _probe(plan, started)
+    problem, earlier = _output_problem(plan)
+    if problem is not None:
+        return _result(plan, started, FAILED, "validation", problem)
+    final = plan.outputs[0]
     try:
-        payload = _publish(plan, info)
-    except (OSError, MediaError) as exc:
-        _cleanup(plan)
-        return _result(plan, started, FAILED, "execution", f"could not publish {plan.outputs[0]}: {exc}",
-                       outcome.exit_code)
-    return _result(plan, started, COMPLETED, None, f"verified {plan.outputs[0]}: {summary}", outcome.exit_code,
-                   (payload,))
+        fd, temp = create_temporary(os.path.dirname(final), os.path.basename(final))
+    except OSError as exc:
+        return _result(plan, started, FAILED, "execution",
+                       f"cannot create a temporary file in {os.path.dirname(final)}: {exc.strerror or exc}")
+    try:
+        return _write(plan, started, fd, temp, earlier)
+    finally:
+        remove_temporary(temp)  # published already (then gone), or failed: never left behind
 
 
-def _probe_result(plan: JobPlan, started: float, outcome: RunOutcome, info: dict | None) -> ExecutionResult:
+def _probe(plan: JobPlan, started: float) -> ExecutionResult:
+    outcome = run_ffmpeg(plan.argv)
+    failed = _failed_run(plan, started, outcome)
+    if failed is not None:
+        return failed
+    info = parse_input_dump(outcome.stderr)
     if info is None:
         why = f"FFmpeg opened {plan.source['path']} but printed no header dump to read"
         return _result(plan, started, FAILED, "execution", _message(why, outcome.stderr), outcome.exit_code)
@@ -170,35 +160,101 @@ def _probe_result(plan: JobPlan, started: float, outcome: RunOutcome, info: dict
                    f"{info['duration']} s, {streams}", outcome.exit_code, (payload,))
 
 
-def _verify(plan: JobPlan, outcome: RunOutcome, source_info: dict | None) -> str | tuple[str, dict]:
-    partial = plan.partials[0]
+def _failed_run(plan: JobPlan, started: float, outcome: RunOutcome) -> ExecutionResult | None:
+    if outcome.exit_code is None:
+        return _result(plan, started, FAILED, "execution", outcome.launch_error or "FFmpeg did not start")
+    if outcome.exit_code != 0:
+        why = f"FFmpeg exited with code {outcome.exit_code}"
+        return _result(plan, started, FAILED, "execution", _message(why, outcome.stderr), outcome.exit_code)
+    return None
+
+
+def _write(plan: JobPlan, started: float, fd: int, temp: str, earlier: os.stat_result | None) -> ExecutionResult:
+    source_before = _status(plan.source["path"])
+    try:
+        outcome = run_ffmpeg(plan.argv, stdout=fd)
+    finally:
+        os.close(fd)
+    failed = _failed_run(plan, started, outcome)
+    if failed is not None:
+        return failed
+    if _status(plan.source["path"]) != source_before:
+        return _result(plan, started, FAILED, "verification",
+                       f"{plan.source['path']}: the source changed while FFmpeg read it; run again once it is complete",
+                       outcome.exit_code)
+    checked = _verify(plan, outcome, temp)
+    if isinstance(checked, str):
+        return _result(plan, started, FAILED, "verification", checked, outcome.exit_code)
+    summary, info = checked
+    final = plan.outputs[0]
+    try:
+        payload = _publish(plan, temp, final, info, earlier)
+    except FileExistsError:
+        return _result(plan, started, FAILED, "execution",
+                       f"{final} was created by someone else while the job ran; it is left as it is and nothing "
+                       "was published", outcome.exit_code)
+    except (OSError, MediaError) as exc:
+        return _result(plan, started, FAILED, "execution", f"could not publish {final}: {exc}", outcome.exit_code)
+    return _result(plan, started, COMPLETED, None, f"verified {final}: {summary}", outcome.exit_code, (payload,))
+
+
+def _verify(plan: JobPlan, outcome: RunOutcome, temp: str) -> str | tuple[str, dict]:
+    source_info = parse_input_dump(outcome.stderr)
     if source_info is None:
         return _message("FFmpeg printed no header dump of the source, so the output cannot be checked against it",
                         outcome.stderr)
     try:
-        size = os.path.getsize(partial)
+        size = os.path.getsize(temp)
     except OSError:
         size = 0
     if size == 0:
-        return _message(f"FFmpeg exited 0 but wrote nothing to {partial} (e.g. a seek past the end, or no "
-                        "matching stream)", outcome.stderr)
-    check = run_ffmpeg(header_argv(plan.engine_path, partial))
+        return _message("FFmpeg exited 0 but wrote nothing (e.g. a seek past the end, or no matching stream)",
+                        outcome.stderr)
+    check = run_ffmpeg(header_argv(plan.engine_path, temp))
     info = parse_input_dump(check.stderr) if check.exit_code is not None else None
     if info is None:
-        return _message(f"the output {partial} does not probe (FFmpeg could not read its header)", check.stderr)
+        return _message("the output does not probe (FFmpeg could not read its header)", check.stderr)
     problems, summary = _CHECKS[plan.kind](plan.spec, source_info, info)
     if problems:
         return _message("the output does not match the source: " + "; ".join(problems), outcome.stderr)
     return summary, info
 
 
-def _publish(plan: JobPlan, info: dict[str, Any]) -> dict[str, Any]:
-    partial, final = plan.partials[0], plan.outputs[0]
-    fd = os.open(partial, os.O_RDONLY)
+def _job_key(plan: JobPlan) -> str:
+    """What made a file: the exact argv and the source's fingerprint (for the ledger)."""
+    from hashlib import blake2b
+
+    data = canonical_bytes([list(plan.argv), plan.source["fingerprint"]])
+    return f"{plan.kind}:{blake2b(data, digest_size=16).hexdigest()}"
+
+
+def _publish(plan: JobPlan, temp: str, final: str, info: dict[str, Any],
+             earlier: os.stat_result | None) -> dict[str, Any]:
+    size, fingerprint = fingerprint_file(temp)
+    st = os.stat(temp)
+    directory, name = os.path.split(final)
     try:
-        os.fsync(fd)  # the bytes are durable before the final name points at them
-    finally:
-        os.close(fd)
-    size, fingerprint = fingerprint_file(partial)
-    os.replace(partial, final)
+        record_output(directory, OutputRecord(name, size, fingerprint, st.st_dev, st.st_ino, st.st_mtime_ns,
+                                              _job_key(plan), plan.source["path"]))
+    except LedgerError as exc:
+        raise OSError(f"cannot record the output, so it is not published: {exc}") from None
+    if earlier is None:
+        publish(temp, final, replace=False)
+    else:
+        now = _lstat(final)
+        if now is not None and (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (
+                earlier.st_dev, earlier.st_ino, earlier.st_size, earlier.st_mtime_ns):
+            raise FileExistsError(final)
+        publish(temp, final, replace=now is not None)
+    try:
+        forget_others(directory, name, fingerprint)
+    except LedgerError:  # stale rows only cost a re-hash later; the output is published and recorded
+        pass
     return {"path": final, "size": size, "fingerprint": fingerprint} | _media_fields(info)
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None

@@ -22,7 +22,7 @@ from .argv import audio_argv, probe_argv, proxy_argv, scaled_size, thumbnail_arg
 from .codecs import VIDEO_CODECS
 from .errors import MediaLensError, SpecError
 from .mediainfo import display_size, first_stream
-from .naming import final_path, partial_path, render_stem, source_tokens
+from .naming import final_path, render_stem, source_tokens
 from .specs import AudioSpec, ProbeSpec, ProxySpec, ThumbnailSpec
 
 __all__ = ["JobPlan", "plan_job", "output_paths", "SPEC_CLASSES"]
@@ -41,7 +41,6 @@ class JobPlan:
     engine_path: str = ""
     argv: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
-    partials: tuple[str, ...] = ()
     source: Any = None  # the frame's payload as a plain dict
     error: str | None = None
 
@@ -162,13 +161,12 @@ def plan_job(kind: str, draft: Any, params: Any, frame_index: int | None) -> Job
         final = final_path(spec.output_directory, stem, spec.extension)
         if final == path:
             raise SpecError(f"the output {final} would overwrite its own source; change naming_template or output_directory")
-        partial = partial_path(final)
         if kind == "proxy":
-            argv = proxy_argv(spec, engine.path, path, partial)
+            argv = proxy_argv(spec, engine.path, path)
         elif kind == "thumbnail":
-            argv = thumbnail_argv(spec, engine.path, path, partial, _thumbnail_offset(spec, source))
+            argv = thumbnail_argv(spec, engine.path, path, _thumbnail_offset(spec, source))
         else:
-            argv = audio_argv(spec, engine.path, path, partial)
-        return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), (partial,), source)
+            argv = audio_argv(spec, engine.path, path)
+        return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), source)
     except MediaLensError as exc:  # a bad spec, engine or name: the job fails validation
         return JobPlan(kind, spec, engine.identity if engine else "", engine.path if engine else "", error=str(exc))

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 
 from .errors import NamingError, SpecError
 
-__all__ = ["TOKENS", "check_template", "render_stem", "final_path", "partial_path", "source_tokens"]
+__all__ = ["TOKENS", "check_template", "render_stem", "final_path", "source_tokens"]
 
 TOKENS = ("source_name", "source_ext", "index", "codec", "resolution")
 _INDEX_SPEC = re.compile(r"^0?[1-9]?d?$")  # {index}, {index:03d}, {index:4}
@@ -82,8 +82,9 @@ def render_stem(template: str, tokens: Mapping[str, object]) -> str:
         raise NamingError(f"naming_template {template!r} renders to {stem!r}, which is not a usable file name")
     if stem.endswith(PARTIAL_MARK):
         raise NamingError(f"the name {stem!r} ends in {PARTIAL_MARK!r}, the suffix reserved for files being written")
-    if len((stem + ".partial.xxxx").encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
-        raise NamingError(f"the name {stem[:40]!r}… is longer than {_MAX_NAME_BYTES - 13} bytes")
+    # room for the temporary name drafts.files makes: ".<stem>.<16 hex>.partial.<ext>"
+    if len((stem + "..0123456789abcdef.partial.xxxx").encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
+        raise NamingError(f"the name {stem[:40]!r}… is longer than {_MAX_NAME_BYTES - 32} bytes")
     return stem
 
 
@@ -94,12 +95,6 @@ def final_path(output_directory: str, stem: str, extension: str) -> str:
     if os.path.dirname(path) != directory or os.path.normpath(path) != path:
         raise NamingError(f"{path!r} is not a file directly inside {directory!r}")
     return path
-
-
-def partial_path(final: str) -> str:
-    """Where a job writes before verification: ``<stem>.partial.<ext>`` beside the final file."""
-    stem, ext = os.path.splitext(final)
-    return f"{stem}{PARTIAL_MARK}{ext}"
 
 
 def source_tokens(source_path: str) -> dict[str, str]:

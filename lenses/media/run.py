@@ -28,13 +28,21 @@ class RunOutcome:
     launch_error: str | None = None
 
 
-def run_ffmpeg(argv: Sequence[str]) -> RunOutcome:
-    """Run ``argv`` once (no retries) and wait for it; stdout is discarded."""
+def run_ffmpeg(argv: Sequence[str], stdout: int | None = None) -> RunOutcome:
+    """Run ``argv`` once (no retries) and wait for it.
+
+    ``stdout``: a file descriptor the child writes its output to (a job's own
+    temporary file, ``-fd 1 fd:``); by default stdout is discarded. If this
+    call is interrupted (Ctrl-C, or a SIGTERM/SIGHUP that the command turns
+    into an exception), the child is killed and reaped before the exception
+    goes on, so no FFmpeg outlives the job that started it.
+    """
     if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
         raise TypeError("argv must be a non-empty list of str (never a shell string)")
     try:
         proc = subprocess.run(
-            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL if stdout is None else stdout,
+            stderr=subprocess.PIPE,
             env=_ENV, close_fds=True, check=False,
         )
     except OSError as exc:

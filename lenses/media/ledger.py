@@ -1,0 +1,201 @@
+"""The record of the files draftlens wrote: whose file is this?
+
+Before a media job writes, renames or deletes anything it asks who owns the
+file at its final path. The answer comes from a small SQLite ledger kept
+beside the outputs, ``<output_directory>/.draftlens/outputs.sqlite``: one row
+per file a draftlens job published there — its name, size, BLAKE3
+fingerprint, the file status it had (device, inode, mtime), the job that made
+it and the source it was made from. Beside the outputs, because the record
+must be right whoever runs the job (the library, the command, a workspace, a
+worker process or a Dask worker) and must follow the folder when it moves.
+
+A file at a final path is *ours* only if the ledger holds a row for that name
+whose bytes it still has (status unchanged, or the same fingerprint when the
+status changed). Anything else — a camera original, a user's edit of one of
+our proxies, a file of another tool — is foreign, and the job refuses to
+touch it.
+
+Rows are written before a file is published under its final name, so a crash
+between the two leaves a row that matches no file (harmless) and never a file
+of ours that the ledger forgets — except when the row cannot be written at
+all, and then the job does not publish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+
+import attrs
+
+from drafts.media import MediaError, fingerprint_file
+
+__all__ = ["LEDGER_DIRECTORY", "LEDGER_NAME", "LedgerError", "OutputRecord", "ledger_path", "owner_problem",
+           "read_records", "record_output", "forget_others"]
+
+LEDGER_DIRECTORY = ".draftlens"
+LEDGER_NAME = "outputs.sqlite"
+_SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_S = 60.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outputs (
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    job TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (name, fingerprint)
+)
+"""
+
+
+class LedgerError(OSError):
+    """The ledger of an output directory cannot be read or written; the message names it."""
+
+
+@attrs.frozen
+class OutputRecord:
+    """One file draftlens published: ``name`` inside its directory, bytes and status."""
+
+    name: str
+    size: int
+    fingerprint: str
+    device: int
+    inode: int
+    mtime_ns: int
+    job: str
+    source: str
+
+
+def ledger_path(directory: str) -> str:
+    """``<directory>/.draftlens/outputs.sqlite``."""
+    return os.path.join(directory, LEDGER_DIRECTORY, LEDGER_NAME)
+
+
+def _check_real(path: str, kind: int, what: str) -> bool:
+    """True if ``path`` exists as ``kind`` (not through a link); False if absent."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_IFMT(st.st_mode) != kind:
+        raise LedgerError(f"{path} should be draftlens's {what} but is something else (a link or another kind "
+                          "of file); move it away")
+    return True
+
+
+def _open(directory: str, create: bool) -> sqlite3.Connection | None:
+    """A connection to ``directory``'s ledger; None if there is none and ``create`` is false."""
+    folder = os.path.join(directory, LEDGER_DIRECTORY)
+    path = ledger_path(directory)
+    try:
+        if not _check_real(folder, stat.S_IFDIR, "ledger folder"):
+            if not create:
+                return None
+            os.mkdir(folder)
+        if not _check_real(path, stat.S_IFREG, "ledger") and not create:
+            return None
+        return sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+    except LedgerError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        raise LedgerError(f"{path}: cannot open the record of draftlens's outputs ({exc})") from None
+
+
+@contextlib.contextmanager
+def _connect(directory: str, create: bool) -> Iterator[sqlite3.Connection | None]:
+    connection = _open(directory, create)
+    if connection is None:
+        yield None
+        return
+    path = ledger_path(directory)
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, _SCHEMA_VERSION):
+            raise LedgerError(f"{path}: written by a newer draftlens (schema {version}); upgrade draftlens")
+        if version == 0 and create:
+            connection.execute(_SCHEMA)
+            connection.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        yield connection
+    except sqlite3.Error as exc:
+        raise LedgerError(f"{path}: the record of draftlens's outputs cannot be used ({exc})") from None
+    finally:
+        connection.close()
+
+
+def read_records(directory: str, name: str) -> tuple[OutputRecord, ...]:
+    """The rows for ``name`` in ``directory``'s ledger (none if there is no ledger)."""
+    with _connect(directory, create=False) as connection:
+        if connection is None:
+            return ()
+        try:
+            rows = connection.execute(
+                "SELECT name, size, fingerprint, device, inode, mtime_ns, job, source FROM outputs WHERE name = ?",
+                (name,),
+            ).fetchall()
+        except sqlite3.OperationalError:  # an empty file sqlite made but no table yet
+            return ()
+    return tuple(OutputRecord(*row) for row in rows)
+
+
+def record_output(directory: str, record: OutputRecord) -> None:
+    """Add a row (before the file is published under ``record.name``). Raises LedgerError."""
+    with _connect(directory, create=True) as connection:
+        connection.execute(
+            "INSERT OR REPLACE INTO outputs (name, size, fingerprint, device, inode, mtime_ns, job, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", attrs.astuple(record),
+        )
+
+
+def forget_others(directory: str, name: str, fingerprint: str) -> None:
+    """Drop the rows of older files once ``name`` holds the file with ``fingerprint``."""
+    with _connect(directory, create=True) as connection:
+        connection.execute("DELETE FROM outputs WHERE name = ? AND fingerprint != ?", (name, fingerprint))
+
+
+def owner_problem(final: str) -> tuple[str | None, os.stat_result | None]:
+    """``(problem, status)`` of the file at ``final``: may a job of ours replace it?
+
+    ``(None, None)``: nothing is there. ``(None, status)``: a file draftlens
+    wrote, with the bytes it wrote, is there (its status is returned so the
+    caller can check it is still the same file just before replacing it).
+    ``(reason, status)``: something else is there; the reason names it.
+    """
+    try:
+        st = os.lstat(final)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return f"{final} cannot be checked ({exc.strerror or exc}); nothing was written", None
+    if stat.S_ISLNK(st.st_mode):
+        return f"{final} is a link that draftlens did not make; move it away or choose another output name", st
+    if not stat.S_ISREG(st.st_mode):
+        return f"{final} already exists and is not a file; move it away or choose another output name", st
+    directory, name = os.path.split(final)
+    try:
+        records = read_records(directory, name)
+    except LedgerError as exc:
+        return f"{final} already exists and its owner cannot be checked: {exc}", st
+    for record in records:
+        if (record.size, record.device, record.inode, record.mtime_ns) == (
+                st.st_size, st.st_dev, st.st_ino, st.st_mtime_ns):
+            return None, st
+    if any(record.size == st.st_size for record in records):
+        try:
+            _, fingerprint = fingerprint_file(final)
+        except MediaError as exc:
+            return f"{final} already exists and cannot be read to check its owner ({exc.reason})", st
+        if any(record.fingerprint == fingerprint for record in records):
+            return None, st
+    if records:
+        return (f"{final} was written by draftlens but has been changed since; it is left as it is (move it away "
+                "to have it made again)"), st
+    return (f"{final} already exists and draftlens did not write it; it is left as it is (move it away, or "
+            "change naming_template or output_directory)"), st
