@@ -258,10 +258,11 @@ def test_proxy_of_video_only_and_without_audio(media, tmp_path):
     assert [s["codec_type"] for s in muted.outputs[0]["streams"]] == ["video", "data"]  # data: the timecode track
 
 
-def test_proxy_of_audio_only_fails_at_run_time_or_at_plan_time_when_probed(media, tmp_path):
+def test_proxy_of_audio_only_fails_validation_at_run_time_or_at_plan_time_when_probed(media, tmp_path):
     spec = ProxySpec("h264", "mp4", "same", "{source_name}", str(tmp_path))
-    bare = proxy(media_draft(media.audio_only), spec)
-    assert (bare.status, bare.failure_class) == (FAILED, "execution") and bare.exit_code not in (0, None)
+    bare = proxy(media_draft(media.audio_only), spec)  # the same fault gets the same class (issue 12, input 10)
+    assert (bare.status, bare.failure_class) == (FAILED, "validation") and bare.exit_code not in (0, None)
+    assert "the source has no video stream (streams: ['audio'])" in bare.message
     shown = proxy.describe(probed(media.audio_only), spec, FrameContext("i", None, None))
     assert "no video stream" in shown["error"]
     early = proxy(probed(media.audio_only), spec)
@@ -426,7 +427,7 @@ def test_thumbnail_past_the_end(media, tmp_path):
 
 def test_thumbnail_of_audio_only_fails(media, tmp_path):
     spec = ThumbnailSpec("{source_name}", str(tmp_path), time_offset=0)
-    assert thumbnail(media_draft(media.audio_only), spec).failure_class == "execution"
+    assert thumbnail(media_draft(media.audio_only), spec).failure_class == "validation"
     assert thumbnail(probed(media.audio_only), spec).failure_class == "validation"
 
 
@@ -460,7 +461,8 @@ def test_audio_resamples_and_downmixes_as_asked(media, tmp_path):
 
 def test_audio_of_video_only_fails(media, tmp_path):
     spec = AudioSpec("aac", 48000, 2, "m4a", "{source_name}", str(tmp_path))
-    assert audio(media_draft(media.video_only), spec).failure_class == "execution"
+    bare = audio(media_draft(media.video_only), spec)
+    assert bare.failure_class == "validation" and "no audio stream with sound" in bare.message
     assert "no audio stream" in audio(probed(media.video_only), spec).message
     assert os.listdir(tmp_path) == []
 

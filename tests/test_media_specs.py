@@ -49,10 +49,11 @@ def proxy_specs(draw):
             lambda wh: f"{wh[0] * 2}x{wh[1] * 2}"),
     ))
     explicit = draw(st.booleans())
+    mxf_rates = st.sampled_from([25, 24, 30, "30000/1001", "24000/1001", 50, 60])  # all MXF takes
     return ProxySpec(
         codec, container, resolution, draw(templates), draw(abs_dirs),
         fps_mode="explicit" if explicit else "same-as-source",
-        fps_explicit=draw(fps_values) if explicit else None,
+        fps_explicit=draw(mxf_rates if container == "mxf" else fps_values) if explicit else None,
         audio=draw(st.booleans()), threads=draw(st.integers(1, 16)),
         ffmpeg=draw(st.one_of(st.none(), abs_dirs)), ffmpeg_version=draw(st.one_of(st.none(), safe_text)),
     )
@@ -269,6 +270,13 @@ def test_golden_argv():
     assert got["thumb"] == GOLDEN_THUMB
     assert got["audio"] == GOLDEN_AUDIO
     assert got["probe"] == GOLDEN_PROBE
+
+
+def test_mxf_refuses_frame_rates_its_muxer_cannot_carry():
+    with pytest.raises(SpecError, match="MXF cannot carry 15 fps"):
+        ProxySpec("prores_proxy", "mxf", "same", "x", "/out", "explicit", 15)
+    assert ProxySpec("prores_proxy", "mxf", "same", "x", "/out", "explicit", "30000/1001").fps_explicit == "30000/1001"
+    assert ProxySpec("prores_proxy", "mov", "same", "x", "/out", "explicit", 15).fps_explicit == 15
 
 
 def test_hevc_pins_x265_threads_and_tags_hvc1():

@@ -32,13 +32,14 @@ from .codecs import (
     AUDIO_CONTAINERS,
     IMAGE_FORMATS,
     PROXY_AUDIO,
+    PROXY_AUDIO_FILTERS,
     PROXY_CONTAINERS,
     VIDEO_CODECS,
 )
 from .specs import AudioSpec, ProxySpec, ThumbnailSpec
 
 __all__ = ["proxy_argv", "thumbnail_argv", "audio_argv", "probe_argv", "header_argv", "SWS_FLAGS", "GLOBAL_ARGS",
-           "scaled_size", "OUTPUT_TARGET"]
+           "scaled_size", "OUTPUT_TARGET", "decode_argv"]
 
 OUTPUT_TARGET = "fd:"  # with -fd 1: the job's own temporary file, given to FFmpeg as its stdout
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
@@ -103,8 +104,21 @@ def _fps_text(value: int | float | str) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def proxy_argv(spec: ProxySpec, engine_path: str, source: str) -> list[str]:
-    """``ffmpeg ... -i file:<source> ... -fd 1 fd:`` for a proxy."""
+def _audio_inputs(inp: Any, audio_streams: tuple[int, ...] | None, default: str) -> list[Any]:
+    """The audio streams to map: those a probe found carrying sound, else ``default`` (``a?``, ``a:0``)."""
+    if audio_streams is None:
+        return [inp[default]]
+    return [inp[str(index)] for index in audio_streams]
+
+
+def proxy_argv(spec: ProxySpec, engine_path: str, source: str,
+               audio_streams: tuple[int, ...] | None = None) -> list[str]:
+    """``ffmpeg ... -i file:<source> ... -fd 1 fd:`` for a proxy.
+
+    ``audio_streams``: the source's stream indexes that carry sound, when a
+    probe of the source says so (an empty track listed by an MPEG-TS program
+    map is then left out); None maps every audio stream (``0:a?``).
+    """
     ff = _ffmpeg()
     codec = VIDEO_CODECS[spec.codec]
     inp = ff.input(_file(source))
@@ -127,12 +141,16 @@ def proxy_argv(spec: ProxySpec, engine_path: str, source: str) -> list[str]:
         kw["tag:v"] = codec.mov_tag
     # same-as-source keeps the source's timestamps, except in MXF (constant rate only)
     kw["fps_mode"] = "cfr" if spec.fps_mode == "explicit" or spec.container == "mxf" else "passthrough"
-    if spec.audio:
+    if spec.audio and audio_streams != ():
         encoder, _name, options, rate = PROXY_AUDIO[spec.container]
-        streams.append(inp["a?"])
+        streams.extend(_audio_inputs(inp, audio_streams, "a?"))
         kw.update({"c:a": encoder, "flags:a": "+bitexact", **dict(options)})
         if rate is not None:
             kw["ar"] = rate
+        if spec.container in PROXY_AUDIO_FILTERS:
+            kw["af"] = PROXY_AUDIO_FILTERS[spec.container]
+        if spec.container == "mxf":
+            kw["shortest"] = None  # the padded audio ends with the video
     out = ff.output(*streams, OUTPUT_TARGET, fd=1, **kw)
     out = out.global_args(*GLOBAL_ARGS, "-filter_complex_threads", str(spec.threads))
     return out.compile(cmd=engine_path)
@@ -153,8 +171,8 @@ def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: f
     return out.compile(cmd=engine_path)
 
 
-def audio_argv(spec: AudioSpec, engine_path: str, source: str) -> list[str]:
-    """The first audio stream of ``source``, encoded as the spec says."""
+def audio_argv(spec: AudioSpec, engine_path: str, source: str, audio_streams: tuple[int, ...] | None = None) -> list[str]:
+    """The first audio stream of ``source`` (with sound, when probed), encoded as the spec says."""
     ff = _ffmpeg()
     codec = AUDIO_CODECS[spec.codec]
     inp = ff.input(_file(source))
@@ -167,7 +185,8 @@ def audio_argv(spec: AudioSpec, engine_path: str, source: str) -> list[str]:
         kw["ar"] = spec.sample_rate
     if spec.channels != "same":
         kw["ac"] = spec.channels
-    out = ff.output(inp["a:0"], OUTPUT_TARGET, fd=1, **kw).global_args(*GLOBAL_ARGS)
+    first = _audio_inputs(inp, audio_streams[:1] if audio_streams else None, "a:0")
+    out = ff.output(*first, OUTPUT_TARGET, fd=1, **kw).global_args(*GLOBAL_ARGS)
     return out.compile(cmd=engine_path)
 
 
@@ -191,3 +210,12 @@ def header_argv(engine_path: str, path: str) -> list[str]:
     cheaper than ``probe_argv``, whose exit code is meaningful.
     """
     return [engine_path, *GLOBAL_ARGS, "-i", _file(path)]
+
+
+def decode_argv(engine_path: str, path: str) -> list[str]:
+    """Decode every stream of ``path`` to nothing; any error is printed (``-v error``) and fails it.
+
+    The check of an output whose source promised no duration for the streams
+    it carries: it must at least be whole and decodable from start to end.
+    """
+    return [engine_path, *GLOBAL_ARGS, "-v", "error", "-xerror", "-i", _file(path), "-map", "0", "-f", "null", "-"]

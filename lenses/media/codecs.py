@@ -13,7 +13,7 @@ __all__ = [
     "VideoCodec", "AudioCodec", "Container",
     "VIDEO_CODECS", "PROXY_CONTAINERS", "PROXY_AUDIO",
     "AUDIO_CODECS", "AUDIO_CONTAINERS", "IMAGE_FORMATS",
-    "THREADED_ENCODERS",
+    "THREADED_ENCODERS", "OPUS_LAYOUTS", "MXF_FRAME_RATES", "PROXY_AUDIO_FILTERS", "PROXY_AUDIO_MAX_CHANNELS",
 ]
 
 
@@ -97,6 +97,26 @@ PROXY_AUDIO: dict[str, tuple[str, str, tuple[tuple[str, str], ...], int | None]]
     "mp4": ("aac", "aac", (("b:a", "192k"),), None),
     "webm": ("libopus", "opus", (("b:a", "128k"),), 48000),
 }
+
+# libopus writes only the layouts of Opus's channel mapping family 1 (RFC 7845 §5.1.1.2); FFmpeg
+# refuses the rest ("Invalid channel layout 5.1(side)"), which AC3/E-AC3/DTS sources decode to (measured).
+OPUS_LAYOUTS = ("mono", "stereo", "3.0", "quad", "5.0", "5.1", "6.1", "7.1")
+
+# Frame rates the MXF muxer accepts (measured on the pinned FFmpeg: 12 and 15 fps are refused,
+# "Unsupported frame rate"); as (numerator, denominator).
+MXF_FRAME_RATES = ((24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (48, 1), (50, 1), (60000, 1001),
+                   (60, 1), (100, 1), (120, 1))
+
+# Filters a proxy's audio goes through, per container, so that every source layout is writable:
+# Opus in WebM takes the nearest layout it can carry (5.1(side) -> 5.1); MXF pads the audio with
+# silence and ends with the video (-shortest), since editing systems want equal lengths.
+PROXY_AUDIO_FILTERS: dict[str, str] = {
+    "webm": "aformat=channel_layouts=" + "|".join(OPUS_LAYOUTS),
+    "mxf": "apad",
+}
+
+# Most channels a proxy's audio codec takes (PCM: no limit that matters here).
+PROXY_AUDIO_MAX_CHANNELS = {"mp4": 8, "webm": 8}
 
 AUDIO_CODECS: dict[str, AudioCodec] = {
     "pcm_s16le": AudioCodec("pcm_s16le", "pcm_s16le", (), ("wav", "mka")),

@@ -43,27 +43,56 @@ from drafts.files import create_temporary, publish, remove_temporary
 from drafts.media import MediaError, fingerprint_file, source_change
 
 from ..result import COMPLETED, FAILED, ExecutionResult
-from .argv import header_argv
+from .argv import decode_argv, header_argv
 from .jobs import JobPlan
 from .ledger import LedgerError, OutputRecord, forget_others, owner_problem, record_output
-from .mediainfo import parse_input_dump
+from .mediainfo import (
+    audio_streams_with_sound,
+    first_stream,
+    parse_input_dump,
+    with_track_durations,
+)
 from .run import RunOutcome, run_ffmpeg
 from .verify import check_audio, check_proxy, check_thumbnail
 
 __all__ = ["run_plan", "stderr_tail", "MEDIA_FIELDS"]
 
-MEDIA_FIELDS = ("container", "duration", "start_time", "streams", "timecode")
+MEDIA_FIELDS = ("container", "duration", "duration_estimated", "start_time", "streams", "timecode")
 _CHECKS = {"proxy": check_proxy, "thumbnail": check_thumbnail, "audio": check_audio}
 _POINTER = re.compile(r"0x[0-9a-fA-F]{6,}")
 _PROGRESS = re.compile(r"^\s*(frame|size)=")
+_BLOCK_START = re.compile(r"^(Input|Output) #\d+|^Stream mapping:")
+# Encoder chatter: statistics and banners of libx264/x265/libvpx/SVT-AV1, unless they report an error.
+_ENCODER_NOISE = re.compile(r"^(\[(libx264|libx265|libvpx[-\w]*|libsvtav1|libopus|libmp3lame) @ [^\]]*\]|x265 \[info\]|Svt\[info\])")
+_ERROR_WORDS = re.compile(r"error|fail|invalid|unsupported|not supported|cannot|could not|unable", re.IGNORECASE)
+_CONSEQUENCES = re.compile(r"Task finished with error code|Terminating thread with return code|Press \[q\]")
 _TAIL_LINES = 15
 _TAIL_CHARS = 2000
 
 
+def _significant(lines: list[str]) -> list[str]:
+    """FFmpeg's stderr without header dumps, stream mappings, progress and encoder statistics."""
+    kept: list[str] = []
+    in_block = False
+    for line in lines:
+        if _BLOCK_START.match(line):
+            in_block = True
+            continue
+        if in_block and line[:1] in (" ", "\t"):
+            continue
+        in_block = False
+        if not line.strip() or _PROGRESS.match(line) or _CONSEQUENCES.search(line):
+            continue
+        if _ENCODER_NOISE.match(line) and not _ERROR_WORDS.search(line):
+            continue
+        kept.append(line)
+    return kept
+
+
 def stderr_tail(stderr: str) -> str:
-    """The last lines of FFmpeg's stderr, made deterministic (no pointers, no progress)."""
-    lines = [_POINTER.sub("0x…", line.rstrip()) for line in stderr.splitlines()]
-    lines = [line for line in lines if line.strip() and not _PROGRESS.match(line)]
+    """FFmpeg's error lines, deterministic: the last significant lines (no dumps, no encoder
+    statistics, no progress), pointer values masked so equal jobs give equal messages."""
+    lines = _significant([_POINTER.sub("0x…", line.rstrip()) for line in stderr.splitlines()])
     text = "\n".join(lines[-_TAIL_LINES:])
     return text[-_TAIL_CHARS:]
 
@@ -154,7 +183,8 @@ def _probe(plan: JobPlan, started: float) -> ExecutionResult:
     if info is None:
         why = f"FFmpeg opened {plan.source['path']} but printed no header dump to read"
         return _result(plan, started, FAILED, "execution", _message(why, outcome.stderr), outcome.exit_code)
-    payload = {key: plan.source[key] for key in ("path", "size", "fingerprint")} | _media_fields(info)
+    payload = ({key: plan.source[key] for key in ("path", "size", "fingerprint")} | _media_fields(info)
+               | {"source_index": plan.index})
     streams = ", ".join(f"{s['codec_type']}:{s['codec_name'] or '?'}" for s in info["streams"]) or "no streams"
     return _result(plan, started, COMPLETED, None, f"probed {plan.source['path']}: {info['container']}, "
                    f"{info['duration']} s, {streams}", outcome.exit_code, (payload,))
@@ -164,8 +194,25 @@ def _failed_run(plan: JobPlan, started: float, outcome: RunOutcome) -> Execution
     if outcome.exit_code is None:
         return _result(plan, started, FAILED, "execution", outcome.launch_error or "FFmpeg did not start")
     if outcome.exit_code != 0:
+        missing = _missing_stream(plan, outcome.stderr)
+        if missing is not None:  # the same fault a probed frame gets before the run: same class
+            return _result(plan, started, FAILED, "validation", _message(missing, outcome.stderr), outcome.exit_code)
         why = f"FFmpeg exited with code {outcome.exit_code}"
         return _result(plan, started, FAILED, "execution", _message(why, outcome.stderr), outcome.exit_code)
+    return None
+
+
+def _missing_stream(plan: JobPlan, stderr: str) -> str | None:
+    """The job needs a stream the source does not have, as FFmpeg's header read of it shows; else None."""
+    info = parse_input_dump(stderr)
+    if info is None or plan.kind == "probe":
+        return None
+    kinds = [s.get("codec_type") for s in info["streams"]]
+    name = plan.source["path"]
+    if plan.kind in ("proxy", "thumbnail") and first_stream(info, "video") is None:
+        return f"{name}: the source has no video stream (streams: {kinds}); use media.audio for its sound"
+    if plan.kind == "audio" and not audio_streams_with_sound(info):
+        return f"{name}: the source has no audio stream with sound (streams: {kinds})"
     return None
 
 
@@ -200,6 +247,8 @@ def _write(plan: JobPlan, started: float, fd: int, temp: str, earlier: os.stat_r
 
 def _verify(plan: JobPlan, outcome: RunOutcome, temp: str) -> str | tuple[str, dict]:
     source_info = parse_input_dump(outcome.stderr)
+    if source_info is not None:
+        source_info = with_track_durations(source_info, plan.source["path"])
     if source_info is None:
         return _message("FFmpeg printed no header dump of the source, so the output cannot be checked against it",
                         outcome.stderr)
@@ -214,10 +263,16 @@ def _verify(plan: JobPlan, outcome: RunOutcome, temp: str) -> str | tuple[str, d
     info = parse_input_dump(check.stderr) if check.exit_code is not None else None
     if info is None:
         return _message("the output does not probe (FFmpeg could not read its header)", check.stderr)
-    problems, summary = _CHECKS[plan.kind](plan.spec, source_info, info)
-    if problems:
-        return _message("the output does not match the source: " + "; ".join(problems), outcome.stderr)
-    return summary, info
+    checked = _CHECKS[plan.kind](plan.spec, source_info, info)
+    if checked.problems:
+        return _message("the output does not match the source: " + "; ".join(checked.problems), outcome.stderr)
+    if checked.needs_decode:
+        decoded = run_ffmpeg(decode_argv(plan.engine_path, temp))
+        errors = stderr_tail(decoded.stderr)
+        if decoded.exit_code != 0 or errors:
+            return _message(f"the output does not decode cleanly (FFmpeg exit code {decoded.exit_code}), and the "
+                            "source states no duration to check it against", decoded.stderr)
+    return checked.summary, info
 
 
 def _job_key(plan: JobPlan) -> str:
@@ -250,7 +305,8 @@ def _publish(plan: JobPlan, temp: str, final: str, info: dict[str, Any],
         forget_others(directory, name, fingerprint)
     except LedgerError:  # stale rows only cost a re-hash later; the output is published and recorded
         pass
-    return {"path": final, "size": size, "fingerprint": fingerprint} | _media_fields(info)
+    return ({"path": final, "size": size, "fingerprint": fingerprint} | _media_fields(info)
+            | {"source_index": plan.index})
 
 
 def _lstat(path: str) -> os.stat_result | None:

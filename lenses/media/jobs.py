@@ -19,13 +19,20 @@ import attrs
 from pyrsistent import PMap, thaw
 
 from .argv import audio_argv, probe_argv, proxy_argv, scaled_size, thumbnail_argv
-from .codecs import VIDEO_CODECS
+from .codecs import (
+    AUDIO_CODECS,
+    MXF_FRAME_RATES,
+    OPUS_LAYOUTS,
+    PROXY_AUDIO,
+    PROXY_AUDIO_MAX_CHANNELS,
+    VIDEO_CODECS,
+)
 from .errors import MediaLensError, SpecError
-from .mediainfo import display_size, first_stream
+from .mediainfo import audio_streams_with_sound, display_size, first_stream, is_vfr
 from .naming import final_path, render_stem, source_tokens
 from .specs import AudioSpec, ProbeSpec, ProxySpec, ThumbnailSpec
 
-__all__ = ["JobPlan", "plan_job", "output_paths", "SPEC_CLASSES"]
+__all__ = ["JobPlan", "plan_job", "output_paths", "source_index", "SPEC_CLASSES"]
 
 SPEC_CLASSES = {"probe": ProbeSpec, "proxy": ProxySpec, "thumbnail": ThumbnailSpec, "audio": AudioSpec}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -43,6 +50,7 @@ class JobPlan:
     outputs: tuple[str, ...] = ()
     source: Any = None  # the frame's payload as a plain dict
     error: str | None = None
+    index: int = 0  # the clip's position in the carrier it was ingested from ({index}, payload "source_index")
 
     def describe(self) -> dict[str, Any]:
         """The plan as shown before anything runs (JSON-like)."""
@@ -98,26 +106,80 @@ def _frame_source(draft: Any) -> dict[str, Any]:
     return thaw(payload)
 
 
+def _mxf_rate_ok(fps: float) -> bool:
+    return any(abs(fps - num / den) <= 0.001 * num / den for num, den in MXF_FRAME_RATES)
+
+
+def _rates_text() -> str:
+    return ", ".join(f"{num / den:.3f}".rstrip("0").rstrip(".") for num, den in MXF_FRAME_RATES)
+
+
 def _probed_check(kind: str, spec: Any, source: dict[str, Any]) -> None:
-    """Frames that carry probe results (media.probe outputs) are checked before the run."""
+    """What FFmpeg would refuse and the source's probe already shows fails validation here, before any run.
+
+    Only frames that carry probe results (media.probe outputs) can be checked;
+    a plain media draft is checked by FFmpeg's own run.
+    """
     if not isinstance(source.get("streams"), list):
         return
-    video, audio = first_stream(source, "video"), first_stream(source, "audio")
+    video = first_stream(source, "video")
+    sound = audio_streams_with_sound(source)
     name = source["path"]
     if kind in ("proxy", "thumbnail") and video is None:
         raise SpecError(f"{name}: the source has no video stream (probed streams: "
+                        f"{[s.get('codec_type') for s in source['streams']]}); use media.audio for its sound")
+    if kind == "audio" and not sound:
+        raise SpecError(f"{name}: the source has no audio stream with sound (probed streams: "
                         f"{[s.get('codec_type') for s in source['streams']]})")
-    if kind == "audio" and audio is None:
-        raise SpecError(f"{name}: the source has no audio stream")
-    if kind == "proxy" and display_size(video) is not None:
+    if kind == "proxy":
+        _probed_proxy(spec, source, video, sound, name)
+    if kind == "audio":
+        _probed_audio(spec, sound[0], name)
+    if kind == "thumbnail" and spec.time_offset is not None and source.get("duration") is not None \
+            and not source.get("duration_estimated"):
+        if spec.time_offset >= source["duration"]:
+            raise SpecError(f"{name}: time_offset {spec.time_offset} s is not before the end ({source['duration']} s)")
+
+
+def _probed_proxy(spec: ProxySpec, source: dict, video: dict, sound: list[dict], name: str) -> None:
+    if display_size(video) is not None:
         width, height = scaled_size(spec.resolution, *display_size(video))
         low_w, low_h = VIDEO_CODECS[spec.codec].min_size
         if width < low_w or height < low_h:
             raise SpecError(f"{name}: resolution {spec.resolution!r} gives {width}x{height}; "
                             f"{spec.codec} needs at least {low_w}x{low_h}")
-    if kind == "thumbnail" and spec.time_offset is not None and source.get("duration") is not None:
-        if spec.time_offset >= source["duration"]:
-            raise SpecError(f"{name}: time_offset {spec.time_offset} s is not before the end ({source['duration']} s)")
+    if spec.container == "mxf" and spec.fps_mode == "same-as-source":
+        fps = video.get("r_frame_rate") if is_vfr(video) else video.get("frame_rate")
+        if fps and not _mxf_rate_ok(fps):
+            raise SpecError(f"{name}: the source runs at {fps:g} fps, which MXF cannot carry (it takes "
+                            f"{_rates_text()} fps); use fps_mode='explicit' with one of those, or container mov/mkv")
+    most = PROXY_AUDIO_MAX_CHANNELS.get(spec.container)
+    if spec.audio and most is not None:
+        for stream in sound:
+            if stream.get("channels") and stream["channels"] > most:
+                raise SpecError(f"{name}: audio stream {stream['index']} has {stream['channels']} channels; "
+                                f"{PROXY_AUDIO[spec.container][1]} in {spec.container} takes at most {most} "
+                                "(channel layout): use container mov or mkv (PCM), or audio=False")
+
+
+def _probed_audio(spec: AudioSpec, stream: dict, name: str) -> None:
+    codec = AUDIO_CODECS[spec.codec]
+    if spec.channels != "same":
+        return
+    channels, layout = stream.get("channels"), stream.get("channel_layout")
+    if channels and channels > codec.max_channels:
+        raise SpecError(f"{name}: the audio has {channels} channels ({layout}); {spec.codec} takes at most "
+                        f"{codec.max_channels}: set channels = {codec.max_channels} (a downmix)")
+    if spec.codec == "opus" and layout and channels and layout not in OPUS_LAYOUTS:
+        raise SpecError(f"{name}: Opus cannot carry the channel layout {layout!r} (it takes {', '.join(OPUS_LAYOUTS)}):"
+                        f" set channels = {channels} (written as the standard layout) or 2, or use codec flac/pcm")
+
+
+def _audio_streams(source: dict[str, Any]) -> tuple[int, ...] | None:
+    """Indexes of the source's audio streams with sound, when a probe says; None if unknown."""
+    if not isinstance(source.get("streams"), list):
+        return None
+    return tuple(s["index"] for s in audio_streams_with_sound(source))
 
 
 def _tokens(kind: str, spec: Any, source: dict[str, Any], index: int) -> dict[str, Any]:
@@ -132,15 +194,42 @@ def _tokens(kind: str, spec: Any, source: dict[str, Any], index: int) -> dict[st
 
 
 def _thumbnail_offset(spec: ThumbnailSpec, source: dict[str, Any]) -> float:
-    if spec.time_offset is not None:
-        return float(spec.time_offset)
+    """Where to seek: the asked time, moved back onto the clip's last frame if it falls after that frame starts.
+
+    A request inside the clip gives the frame shown at that time: with a
+    probed duration and frame rate, a time within the last frame period
+    (``duration - 1/fps`` or later) seeks to the last frame's start, since
+    FFmpeg's accurate seek returns only frames that *start* at or after it.
+    """
     duration = source.get("duration")
-    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or duration <= 0:
+    known = isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0
+    if spec.time_offset is not None:
+        offset = float(spec.time_offset)
+    elif not known:
         raise SpecError(
             "time_fraction needs the clip's duration: use a media.probe output as the input "
             "(or give time_offset in seconds)"
         )
-    return round(spec.time_fraction * duration, 6)
+    else:
+        offset = spec.time_fraction * duration
+    video = first_stream(source, "video") if isinstance(source.get("streams"), list) else None
+    fps = (video or {}).get("frame_rate")
+    if known and fps and not source.get("duration_estimated"):
+        offset = min(offset, max(0.0, duration - 1.0 / fps))
+    return round(offset, 6)
+
+
+def source_index(source: dict[str, Any], frame_index: int | None) -> int:
+    """``{index}``: the clip's position in the carrier it was ingested from.
+
+    A frame that is itself a media lens output (a probe of the clip, say)
+    carries that position as ``source_index``; a plain media draft is at its
+    own frame's position. So a failed probe never renumbers later posters.
+    """
+    carried = source.get("source_index")
+    if isinstance(carried, int) and not isinstance(carried, bool) and carried >= 0:
+        return carried
+    return frame_index or 0
 
 
 def plan_job(kind: str, draft: Any, params: Any, frame_index: int | None) -> JobPlan:
@@ -152,21 +241,22 @@ def plan_job(kind: str, draft: Any, params: Any, frame_index: int | None) -> Job
         if kind != "probe":
             spec.validate()
         source = _frame_source(draft)
+        index = source_index(source, frame_index)
         _probed_check(kind, spec, source)
         path = source["path"]
         if kind == "probe":
             return JobPlan(kind, spec, engine.identity, engine.path, tuple(probe_argv(engine.path, path)),
-                           source=source)
-        stem = render_stem(spec.naming_template, _tokens(kind, spec, source, frame_index or 0))
+                           source=source, index=index)
+        stem = render_stem(spec.naming_template, _tokens(kind, spec, source, index))
         final = final_path(spec.output_directory, stem, spec.extension)
         if final == path:
             raise SpecError(f"the output {final} would overwrite its own source; change naming_template or output_directory")
         if kind == "proxy":
-            argv = proxy_argv(spec, engine.path, path)
+            argv = proxy_argv(spec, engine.path, path, _audio_streams(source))
         elif kind == "thumbnail":
             argv = thumbnail_argv(spec, engine.path, path, _thumbnail_offset(spec, source))
         else:
-            argv = audio_argv(spec, engine.path, path)
-        return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), source)
+            argv = audio_argv(spec, engine.path, path, _audio_streams(source))
+        return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), source, index=index)
     except MediaLensError as exc:  # a bad spec, engine or name: the job fails validation
         return JobPlan(kind, spec, engine.identity if engine else "", engine.path if engine else "", error=str(exc))

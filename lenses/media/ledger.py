@@ -27,6 +27,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 
 import attrs
@@ -91,7 +92,7 @@ def _check_real(path: str, kind: int, what: str) -> bool:
 
 
 def _open(directory: str, create: bool) -> sqlite3.Connection | None:
-    """A connection to ``directory``'s ledger; None if there is none and ``create`` is false."""
+    """A new connection to ``directory``'s ledger; None if there is none and ``create`` is false."""
     folder = os.path.join(directory, LEDGER_DIRECTORY)
     path = ledger_path(directory)
     try:
@@ -101,33 +102,68 @@ def _open(directory: str, create: bool) -> sqlite3.Connection | None:
             os.mkdir(folder)
         if not _check_real(path, stat.S_IFREG, "ledger") and not create:
             return None
-        return sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     except LedgerError:
         raise
     except (OSError, sqlite3.Error) as exc:
         raise LedgerError(f"{path}: cannot open the record of draftlens's outputs ({exc})") from None
-
-
-@contextlib.contextmanager
-def _connect(directory: str, create: bool) -> Iterator[sqlite3.Connection | None]:
-    connection = _open(directory, create)
-    if connection is None:
-        yield None
-        return
-    path = ledger_path(directory)
     try:
         connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, _SCHEMA_VERSION):
             raise LedgerError(f"{path}: written by a newer draftlens (schema {version}); upgrade draftlens")
-        if version == 0 and create:
+        if version == 0:
+            # WAL with synchronous=NORMAL: a commit costs no fsync. A row lost to a power cut only
+            # makes that output look foreign: it is then never replaced (the safe side).
+            connection.execute("PRAGMA journal_mode = WAL")
             connection.execute(_SCHEMA)
             connection.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        yield connection
-    except sqlite3.Error as exc:
-        raise LedgerError(f"{path}: the record of draftlens's outputs cannot be used ({exc})") from None
-    finally:
+        connection.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
         connection.close()
+        raise
+    return connection
+
+
+# One connection per ledger and process (a forked worker opens its own), kept open: opening and
+# closing one per job costs a checkpoint and ~10 ms. A lock per connection serves threads.
+_connections: dict[str, tuple[tuple, sqlite3.Connection, threading.Lock]] = {}
+_connections_lock = threading.Lock()
+_MAX_CONNECTIONS = 32
+
+
+def _identity(directory: str) -> tuple | None:
+    """(pid, device, inode) of the ledger file as this process sees it now; None if it is absent."""
+    try:
+        st = os.stat(ledger_path(directory))
+    except OSError:
+        return None
+    return (os.getpid(), st.st_dev, st.st_ino)
+
+
+@contextlib.contextmanager
+def _connect(directory: str, create: bool) -> Iterator[sqlite3.Connection | None]:
+    key = os.path.realpath(directory)
+    with _connections_lock:
+        held = _connections.get(key)
+        if held is not None and held[0] != _identity(directory):
+            held = None  # inherited through fork, or the ledger was removed or replaced: open anew
+            _connections.pop(key)
+        if held is None:
+            connection = _open(directory, create)
+            if connection is not None:
+                while len(_connections) >= _MAX_CONNECTIONS:
+                    _connections.pop(next(iter(_connections)))[1].close()
+                held = _connections[key] = (_identity(directory), connection, threading.Lock())
+    if held is None:
+        yield None
+        return
+    _, connection, lock = held
+    try:
+        with lock:
+            yield connection
+    except sqlite3.Error as exc:
+        raise LedgerError(f"{ledger_path(directory)}: the record of draftlens's outputs cannot be used ({exc})") from None
 
 
 def read_records(directory: str, name: str) -> tuple[OutputRecord, ...]:

@@ -20,7 +20,9 @@ are refused before a run, so a file name cannot inject dump lines.
 Stream keys follow ffprobe: ``index``, ``codec_type``, ``codec_name``,
 ``width``, ``height``, ``frame_rate`` (the average rate, FFmpeg's ``fps``
 figure, else ``tbr``; rounded by FFmpeg to 2 decimals, e.g. 29.97),
-``sample_rate``, ``channels``, plus ``r_frame_rate`` (``tbr``: the base rate;
+``sample_rate``, ``channels``, ``duration`` (the stream's own duration in
+seconds when the file states it — Matroska/WebM ``DURATION`` tags — else
+None), plus ``r_frame_rate`` (``tbr``: the base rate;
 differing from ``frame_rate`` marks variable frame rate), ``pix_fmt``, ``channel_layout``, ``attached_pic`` and ``rotation`` (the
 display matrix, degrees; ``width``/``height`` are the coded size, as in
 ffprobe). Keys that do not apply to a stream are None.
@@ -31,7 +33,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["parse_input_dump", "first_stream", "count_streams", "display_size", "is_vfr", "CHANNEL_LAYOUTS"]
+__all__ = ["parse_input_dump", "first_stream", "count_streams", "display_size", "is_vfr", "CHANNEL_LAYOUTS",
+           "audio_streams_with_sound", "with_track_durations"]
 
 _INPUT_RE = re.compile(r"^Input #(\d+), (.*?), from '")
 _DURATION_RE = re.compile(r"^\s+Duration: (N/A|(\d+):(\d\d):(\d\d(?:\.\d+)?))(?:, start: (-?[\d.]+))?")
@@ -39,6 +42,8 @@ _STREAM_RE = re.compile(
     r"^\s+Stream #(\d+):(\d+)(?:\[0x[0-9a-fA-F]+\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): ?(.*)$"
 )
 _ROTATION_RE = re.compile(r"^\s+display ?matrix: rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
+_STREAM_DURATION_RE = re.compile(r"^\s+DURATION\s*: (\d+):(\d\d):(\d\d(?:\.\d+)?)\s*$")
+_ESTIMATED = "Estimating duration from bitrate"
 _TIMECODE_RE = re.compile(r"^\s+timecode\s*: (\d\d:\d\d:\d\d[:;.]\d+)\s*$")
 _DIMS_RE = re.compile(r"^(\d+)x(\d+)(?:\s|$)")
 _RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)(k?) (fps|tbr)\b")
@@ -123,6 +128,7 @@ def _stream(index: int, kind: str, body: str) -> dict[str, Any]:
         "pix_fmt": None, "channel_layout": None,
         "attached_pic": "(attached pic)" in body,
         "rotation": None,
+        "duration": None,
     }
     rest = parts[1:]
     if kind == "Video":
@@ -153,7 +159,12 @@ def _stream(index: int, kind: str, body: str) -> dict[str, Any]:
 
 
 def parse_input_dump(stderr: str, index: int = 0) -> dict[str, Any] | None:
-    """``{"container", "duration", "start_time", "streams", "timecode"}`` of input ``index``, or None.
+    """``{"container", "duration", "duration_estimated", "start_time", "streams", "timecode"}`` of input ``index``.
+
+    None if the dump is not there. ``duration_estimated`` is True when FFmpeg
+    only guessed the duration from the bit rate ("Estimating duration from
+    bitrate": VBR MP3 without a Xing header, ADTS AAC, elementary streams):
+    such a duration is no promise of what the file holds.
 
     >>> info = parse_input_dump('''Input #0, wav, from 'file:/a.wav':
     ...   Duration: 00:00:01.50, bitrate: 705 kb/s
@@ -186,6 +197,11 @@ def parse_input_dump(stderr: str, index: int = 0) -> dict[str, Any] | None:
                 if number not in streams:
                     current = streams[number] = _stream(number, match.group(3), match.group(4))
             continue
+        match = _STREAM_DURATION_RE.match(line)
+        if match and current is not None and current["duration"] is None:
+            h, m, sec = int(match.group(1)), int(match.group(2)), float(match.group(3))
+            current["duration"] = round(h * 3600 + m * 60 + sec, 6)
+            continue
         match = _ROTATION_RE.match(line)
         if match and current is not None and current["codec_type"] == "video":
             current["rotation"] = float(match.group(1))
@@ -193,9 +209,11 @@ def parse_input_dump(stderr: str, index: int = 0) -> dict[str, Any] | None:
         match = _TIMECODE_RE.match(line)
         if match and timecode is None:
             timecode = match.group(1)
+    estimated = any(line.startswith(f"[in#{index}/") and _ESTIMATED in line for line in stderr.splitlines())
     return {
         "container": container,
         "duration": duration,
+        "duration_estimated": estimated and duration is not None,
         "start_time": start,
         "streams": [streams[k] for k in sorted(streams)],
         "timecode": timecode,
@@ -228,3 +246,26 @@ def is_vfr(stream: dict[str, Any] | None) -> bool:
 
 def count_streams(info: dict[str, Any], codec_type: str) -> int:
     return sum(1 for s in info.get("streams", ()) if s.get("codec_type") == codec_type and not s.get("attached_pic"))
+
+
+def audio_streams_with_sound(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The audio streams that carry sound: an MPEG-TS program map can list a track with no packets
+    (FFmpeg shows it with no sample rate or ``0 channels``); mapping it makes the encoder fail."""
+    return [s for s in info.get("streams", ()) if s.get("codec_type") == "audio"
+            and s.get("sample_rate") and s.get("channels") != 0]
+
+
+def with_track_durations(info: dict[str, Any], path: str) -> dict[str, Any]:
+    """``info`` with each stream's own ``duration`` filled in from an MP4/QuickTime header where known."""
+    from .isobmff import track_durations
+
+    tracks = track_durations(path)
+    if not tracks:
+        return info
+    streams = []
+    for stream in info.get("streams", ()):
+        track = tracks.get(stream.get("index"))
+        if stream.get("duration") is None and track is not None and track[0] == stream.get("codec_type"):
+            stream = {**stream, "duration": track[1]}
+        streams.append(stream)
+    return {**info, "streams": streams}

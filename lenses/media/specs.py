@@ -30,6 +30,7 @@ from .codecs import (
     AUDIO_CODECS,
     AUDIO_CONTAINERS,
     IMAGE_FORMATS,
+    MXF_FRAME_RATES,
     PROXY_AUDIO,
     PROXY_CONTAINERS,
     VIDEO_CODECS,
@@ -232,6 +233,11 @@ class ProxySpec(_Spec):
             raise SpecError("ProxySpec: fps_mode 'explicit' needs fps_explicit (e.g. 25 or '30000/1001')")
         if self.fps_mode == "same-as-source" and self.fps_explicit is not None:
             raise SpecError(f"ProxySpec: fps_explicit={self.fps_explicit!r} needs fps_mode='explicit'")
+        if self.container == "mxf" and self.fps_mode == "explicit":
+            fps = fps_value(self.fps_explicit)
+            if not any(abs(fps - num / den) <= 0.001 * num / den for num, den in MXF_FRAME_RATES):
+                rates = ", ".join(f"{n}/{d}" if d != 1 else str(n) for n, d in MXF_FRAME_RATES)
+                raise SpecError(f"ProxySpec: MXF cannot carry {self.fps_explicit!r} fps; it takes {rates}")
         size = parse_size(self.resolution)
         if size is not None and (size[0] < codec.min_size[0] or size[1] < codec.min_size[1]):
             raise SpecError(f"ProxySpec: {self.codec} needs at least {codec.min_size[0]}x{codec.min_size[1]}, got {self.resolution}")

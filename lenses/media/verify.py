@@ -1,41 +1,57 @@
 """Verification: does the written file hold what the source promised?
 
 Exit code 0 is not success (a half-cut source makes FFmpeg exit 0 with a short
-output), so every written file is probed and compared with the source's own
-header dump, read from the job's FFmpeg run:
+output; seed ``002_f460e4c8ce5728cf.txt``), so every written file is probed
+and compared with the source's own header dump, read from the job's FFmpeg
+run. Each output stream is compared with the source stream it came from:
 
 - stream counts and codecs: exactly the streams the job maps;
 - frame size: the size the spec's resolution gives for the source
   (after autorotation);
-- frame rate: the explicit rate, or the source's, within 1 % (FFmpeg prints
-  rates rounded to 2 decimals); for a variable-frame-rate source kept as is
-  (``same-as-source``, timestamps passed through) there is no single rate to
-  compare, and MXF (always constant rate) must have the source's base rate;
+- frame rate: an explicit rate, or for MXF (always constant rate) the
+  source's; ``same-as-source`` elsewhere passes the source's timestamps
+  through (variable rate stays variable, dropped or null frames of an AVI stay
+  dropped), so its average rate is not compared — its duration is;
 - audio: every mapped stream with the source's channels and sample rate (or
   the rate the spec / container fixes);
-- duration: within ``duration_tolerance`` of the source's — one frame period
-  (1/25 s when the rate is unknown; two for a variable-frame-rate source,
-  whose last frame muxers time differently) plus 25 ms for audio packet
-  granularity and FFmpeg's 10 ms display rounding. Audio-only jobs of sources with video
-  allow one video frame plus 50 ms, since a container's duration is that of its
-  longest stream.
+- duration: that of the source streams the output carries — each stream's
+  own duration when the file states it (Matroska ``DURATION`` tags, the MP4 /
+  QuickTime track headers, ``isobmff``), else the container's when the output
+  carries every stream that could make it up — within one frame period (two
+  for variable frame rate) plus 25 ms, and 50 ms more for audio. A duration
+  FFmpeg only estimated from the bit rate promises nothing. With no promise,
+  the output must instead decode from start to end without an error
+  (``needs_decode`` in the result; ``execute`` runs that decode), and may not
+  be longer than the container says. A truncated source, whose header
+  promises more than its data holds, still fails.
 
-Each check returns ``(problems, summary)``; no problems means verified.
+Each check returns ``Checked(problems, summary, needs_decode)``; no problems
+means verified.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from .argv import scaled_size
 from .codecs import AUDIO_CODECS, IMAGE_FORMATS, PROXY_AUDIO, VIDEO_CODECS
-from .mediainfo import count_streams, display_size, first_stream, is_vfr
+from .mediainfo import audio_streams_with_sound, count_streams, display_size, first_stream, is_vfr
 from .specs import AudioSpec, ProxySpec, ThumbnailSpec, fps_value
 
-__all__ = ["check_proxy", "check_thumbnail", "check_audio", "duration_tolerance"]
+__all__ = ["Checked", "check_proxy", "check_thumbnail", "check_audio", "duration_tolerance", "promised_duration"]
 
 _DEFAULT_FRAME = 1 / 25
 _SLACK = 0.025
+_AUDIO_SLACK = 0.05
+
+
+@attrs.frozen
+class Checked:
+    problems: tuple[str, ...]
+    summary: str
+    needs_decode: bool = False
 
 
 def duration_tolerance(*frame_rates: float | None, frames: int = 1) -> float:
@@ -48,17 +64,50 @@ def _audio_streams(info: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in info.get("streams", ()) if s.get("codec_type") == "audio"]
 
 
-def _check_duration(problems: list[str], source: dict, output: dict, tolerance: float) -> str:
-    want, got = source.get("duration"), output.get("duration")
+def _timed_streams(info: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in info.get("streams", ()) if s.get("codec_type") in ("video", "audio")
+            and not s.get("attached_pic")]
+
+
+def promised_duration(source: dict[str, Any], carried: list[dict[str, Any]]) -> float | None:
+    """What the source promises the output's duration to be, carrying ``carried`` source streams; None if nothing.
+
+    Each carried stream's own duration when all are known; else the
+    container's (not an estimate) when the output carries every timed stream
+    of the source (the container's duration is its longest stream's).
+    """
+    if not carried:
+        return None
+    own = [s.get("duration") for s in carried]
+    if all(d is not None for d in own):
+        return max(own)
+    if source.get("duration") is None or source.get("duration_estimated"):
+        return None
+    indexes = {s.get("index") for s in carried}
+    if all(s.get("index") in indexes for s in _timed_streams(source)):
+        return source["duration"]
+    return None
+
+
+def _check_duration(problems: list[str], source: dict, output: dict, carried: list[dict],
+                    tolerance: float) -> tuple[str, bool]:
+    """``(summary, needs_decode)``."""
+    got = output.get("duration")
     if got is None:
         problems.append("the output has no duration")
-        return "duration unknown"
-    if want is not None and abs(got - want) > tolerance:
-        problems.append(
-            f"duration {got:.3f} s, but the source promises {want:.3f} s (tolerance {tolerance:.3f} s): "
-            "the source may be truncated or damaged"
-        )
-    return f"{got:.3f} s (source {want if want is None else format(want, '.3f')} s, ±{tolerance:.3f} s)"
+        return "duration unknown", False
+    want = promised_duration(source, carried)
+    if want is not None:
+        if abs(got - want) > tolerance:
+            problems.append(
+                f"duration {got:.3f} s, but the source promises {want:.3f} s (tolerance {tolerance:.3f} s): "
+                "the source may be truncated or damaged"
+            )
+        return f"{got:.3f} s (source {want:.3f} s, ±{tolerance:.3f} s)", False
+    ceiling = source.get("duration")
+    if ceiling is not None and not source.get("duration_estimated") and got > ceiling + tolerance:
+        problems.append(f"duration {got:.3f} s, longer than the whole source ({ceiling:.3f} s)")
+    return f"{got:.3f} s (the source states no duration for these streams: decoded in full)", True
 
 
 def _check_video(problems: list[str], src_video: dict | None, out: dict, codec_name: str,
@@ -82,7 +131,12 @@ def _check_video(problems: list[str], src_video: dict | None, out: dict, codec_n
     return video
 
 
-def check_proxy(spec: ProxySpec, source: dict, output: dict) -> tuple[list[str], str]:
+def proxy_audio_sources(spec: ProxySpec, source: dict) -> list[dict]:
+    """The source audio streams a proxy carries: every one with sound, when ``spec.audio``."""
+    return audio_streams_with_sound(source) if spec.audio else []
+
+
+def check_proxy(spec: ProxySpec, source: dict, output: dict) -> Checked:
     problems: list[str] = []
     codec = VIDEO_CODECS[spec.codec]
     src_video = first_stream(source, "video")
@@ -90,16 +144,14 @@ def check_proxy(spec: ProxySpec, source: dict, output: dict) -> tuple[list[str],
     vfr = is_vfr(src_video)
     if spec.fps_mode == "explicit":
         want_fps = fps_value(spec.fps_explicit)
-    elif vfr:
-        want_fps = src_video.get("r_frame_rate") if spec.container == "mxf" else None
+    elif spec.container == "mxf":  # constant rate: the source's base rate when its timing varies
+        want_fps = (src_video or {}).get("r_frame_rate") if vfr else (src_video or {}).get("frame_rate")
     else:
-        want_fps = (src_video or {}).get("frame_rate")
+        want_fps = None  # passthrough: the source's own timestamps, whatever their average
     got_fps = (video or {}).get("frame_rate")
     if want_fps and got_fps and abs(got_fps - want_fps) > max(0.01 * want_fps, 0.011):
         problems.append(f"frame rate {got_fps} fps, expected {want_fps:.3f} fps")
-    src_audio, out_audio = _audio_streams(source), _audio_streams(output)
-    if not spec.audio:
-        src_audio = []
+    src_audio, out_audio = proxy_audio_sources(spec, source), _audio_streams(output)
     if len(out_audio) != len(src_audio):
         problems.append(f"expected {len(src_audio)} audio stream(s), the output has {len(out_audio)}")
     else:
@@ -112,24 +164,30 @@ def check_proxy(spec: ProxySpec, source: dict, output: dict) -> tuple[list[str],
                 problems.append(f"audio stream {n}: {got['sample_rate']} Hz, expected {rate} Hz")
             if want.get("channels") is not None and got["channels"] != want["channels"]:
                 problems.append(f"audio stream {n}: {got['channels']} channels, expected {want['channels']}")
+    # MXF pads or cuts its audio to the video (NLEs want equal lengths): the video sets the duration.
+    carried = ([src_video] if src_video else []) + ([] if spec.container == "mxf" else src_audio)
     tolerance = duration_tolerance((src_video or {}).get("frame_rate"), got_fps, frames=2 if vfr else 1)
-    timing = _check_duration(problems, source, output, tolerance)
+    if src_audio and spec.container != "mxf":
+        tolerance += _AUDIO_SLACK
+    timing, decode = _check_duration(problems, source, output, carried, tolerance)
     size = f"{video['width']}x{video['height']}" if video else "no video"
-    return problems, f"{codec.codec_name} {size} @ {got_fps} fps, {len(out_audio)} audio stream(s), {timing}"
+    return Checked(tuple(problems), f"{codec.codec_name} {size} @ {got_fps} fps, {len(out_audio)} audio stream(s), "
+                   f"{timing}", decode)
 
 
-def check_thumbnail(spec: ThumbnailSpec, source: dict, output: dict) -> tuple[list[str], str]:
+def check_thumbnail(spec: ThumbnailSpec, source: dict, output: dict) -> Checked:
     problems: list[str] = []
     _encoder, codec_name, _pix, _options = IMAGE_FORMATS[spec.image_format]
     video = _check_video(problems, first_stream(source, "video"), output, codec_name, spec.size, exact_same=True)
     size = f"{video['width']}x{video['height']}" if video else "no image"
-    return problems, f"{codec_name} {size}"
+    return Checked(tuple(problems), f"{codec_name} {size}")
 
 
-def check_audio(spec: AudioSpec, source: dict, output: dict) -> tuple[list[str], str]:
+def check_audio(spec: AudioSpec, source: dict, output: dict) -> Checked:
     problems: list[str] = []
     codec = AUDIO_CODECS[spec.codec]
-    src_audio = first_stream(source, "audio") or {}
+    with_sound = audio_streams_with_sound(source)
+    src_audio = with_sound[0] if with_sound else {}
     out_audio = _audio_streams(output)
     if len(out_audio) != 1 or count_streams(output, "video"):
         problems.append(f"expected 1 audio stream and nothing else, the output has {len(output.get('streams', ()))} stream(s)")
@@ -145,6 +203,7 @@ def check_audio(spec: AudioSpec, source: dict, output: dict) -> tuple[list[str],
             problems.append(f"{got['channels']} channels, expected {channels}")
     src_video = first_stream(source, "video")
     frames = 2 if is_vfr(src_video) else 1
-    tolerance = (duration_tolerance(src_video.get("frame_rate"), frames=frames) if src_video else 0) + 0.05
-    timing = _check_duration(problems, source, output, tolerance)
-    return problems, f"{codec.codec_name} {got.get('sample_rate')} Hz {got.get('channels')} ch, {timing}"
+    tolerance = (duration_tolerance(src_video.get("frame_rate"), frames=frames) if src_video else 0) + _AUDIO_SLACK
+    timing, decode = _check_duration(problems, source, output, [src_audio] if src_audio else [], tolerance)
+    return Checked(tuple(problems), f"{codec.codec_name} {got.get('sample_rate')} Hz {got.get('channels')} ch, "
+                   f"{timing}", decode)
