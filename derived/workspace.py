@@ -18,6 +18,7 @@ from drafts.journal import replay_history, store_event
 from drafts.sessions import SessionManager
 from drafts.store import freeze_params
 from lenses import default_registry
+from lenses.errors import ParamsError
 from lenses.params import resolve_params
 from lenses.registry import Registry
 
@@ -168,8 +169,13 @@ class Workspace:
 
     # -- machinery -----------------------------------------------------------------------
     def _check_params(self, lens_id: str, params: Any, instance_id: str) -> None:
+        """The engine's own check (``lenses.params.resolve_params``), raised here instead of warned."""
         lens = self.registry.get(lens_id)
-        resolve_params(lens, freeze_params(params, f"instance {instance_id!r}"))
+        try:
+            resolve_params(lens, freeze_params(params, f"instance {instance_id!r}"))
+        except ParamsError as exc:
+            raise ParamsError(f"instance {instance_id!r}: {exc}", lens_id=exc.lens_id, path=exc.path,
+                              problem=exc.problem) from None
 
     def _change(self, store: Store, op: str, fields: dict) -> None:
         self._guard()
