@@ -75,7 +75,7 @@ def test_run_exits_1_when_a_job_fails(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[pipeline]\nbogus = 1\n", "pipeline: unknown key(s) ['bogus']; allowed: ['executor', 'name', 'output']"),
+        ("[pipeline]\nbogus = 1\n", "pipeline: unknown key(s) ['bogus']; allowed: ['executor', 'lens_modules', 'name', 'output']"),
         ("[pipeline]\noutput = 3\n", "pipeline.output: expected str, got int"),
         ("[[sources]]\nid = 'a'\n", "sources[0]: give exactly one of 'glob' (media files) or 'drafts'"),
         ("[[lenses]]\nid = 'x'\nlens = 'text.upper'\ninput = 'nope'\n", "lenses[0].input: 'nope' is neither"),
