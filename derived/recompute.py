@@ -447,7 +447,7 @@ class _Run:
 def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, index) -> tuple[list, list]:
     """Output drafts of one call, or none and a warning if the call failed or gave a bad output."""
     if outcome.error_code is not None:
-        return [], [warn(outcome.error_code, outcome.error, frame_index=index)]
+        return [], [warn(outcome.error_code, outcome.error, frame_index=index, **dict(outcome.details))]
     made = []
     extra = {"provenance": provenance}
     try:

@@ -25,6 +25,7 @@ from lenses.registry import Registry
 from .caps import Caps
 from .memo import Memo
 from .recompute import recompute_derived
+from .sessionlenses import origin_fields
 from .state import DerivedState
 
 __all__ = ["Workspace", "Version"]
@@ -137,8 +138,10 @@ class Workspace:
         source = input.id if isinstance(input, Draft) else input
         store = self.store.add_lens_instance(instance_id, lens_id, source, params)
         frozen = store.lens_instances[instance_id].params
+        # A lens of the user's own: the journal says which module, so `sessions replay` can import it.
+        origin = origin_fields(self.registry, lens_id) if self._recorder is not None else {}
         self._change(store, "add_lens_instance",
-                     {"instance_id": instance_id, "lens_id": lens_id, "input": source, "params": frozen})
+                     {"instance_id": instance_id, "lens_id": lens_id, "input": source, "params": frozen, **origin})
 
     def set_params(self, instance_id: str, params: Any) -> None:
         instance = self.store.lens_instances.get(instance_id)
