@@ -441,11 +441,22 @@ def _configure_logging(verbose: int, quiet: int) -> None:
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logger = logging.getLogger("draftlens")
     logger.setLevel(level)
-    if not any(getattr(h, "_draftlens_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler()  # sys.stderr at emit time, so redirected stderr is honoured
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("draftlens: %(levelname)s: %(name)s: %(message)s"))
-        handler._draftlens_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (a redirected stderr is honoured)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
