@@ -116,7 +116,7 @@ def plan_record(session: BatchPlanSession, caps_notes: list | None = None) -> di
         "schema_version": SCHEMA_VERSION,
         "kind": "draftlens.plan",
         "session_id": str(session.session_id),
-        "caps": list(caps_notes or []),
+        "caps_notes": list(caps_notes or []),
         "job_count": session.job_count,
         "is_dag": session.is_dag,
         "instances": session.summary(),

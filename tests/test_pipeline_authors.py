@@ -373,7 +373,7 @@ def test_7_a_batch_the_caps_truncate_is_announced_by_plan_and_the_run_exits_3(tm
     assert ("caps may truncate: up: 1000 frames but a batch keeps 500 outputs (max_total_drafts_per_batch): "
             "if every frame yields an output, those past 500 are dropped") in out
     plan = json.loads(run_main(capsys, "plan", str(path), "--json")[1])
-    assert plan["caps"][0]["cap"] == "max_total_drafts_per_batch" and plan["schema_version"] == 1
+    assert plan["caps_notes"][0]["cap"] == "max_total_drafts_per_batch" and plan["schema_version"] == 1
     code, out, err = run_main(capsys, "run", str(path))
     assert code == 3, out
     assert "truncated: caps dropped work (exit 3)" in out
@@ -558,3 +558,24 @@ def test_10_demo_refuses_a_non_empty_folder_unless_forced(tmp_path):
     assert _demo_refusal(tmp_path / "new", force=False) is None
     (tmp_path / "afile").write_text("x")
     assert "is a file, not a folder" in _demo_refusal(tmp_path / "afile", force=True)
+
+
+# -- README: "Writing a pipeline" works as written ----------------------------------------------------------------
+
+
+def test_the_readme_walkthrough_from_a_custom_lens_to_run_works_as_written(tmp_path, capsys, isolated_imports):
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Writing a pipeline", 1)[1].split("\n## ", 1)[0]
+    (tmp_path / "mywords.py").write_text(re.search(r"```python\n(# mywords.py\n.*?)```", section, re.S).group(1))
+    (tmp_path / "pipeline.toml").write_text(re.search(r"```toml\n(# pipeline.toml\n.*?)```", section, re.S).group(1))
+    shell = re.search(r"```\n(\$ draftlens plan pipeline.toml\n.*?)```", section, re.S).group(1)
+    plan_text, run_text = shell.split("$ draftlens run pipeline.toml\n")
+    code, out, _ = run_main(capsys, "plan", str(tmp_path / "pipeline.toml"))
+    assert code == 0 and out == plan_text.split("\n", 1)[1]
+    code, out, _ = run_main(capsys, "run", str(tmp_path / "pipeline.toml"))
+    assert code == 0 and out.startswith(run_text.rsplit("...\n", 1)[0])
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert [o["payload"]["word"] for o in record["outputs"]["loud"]] == [
+        "THE", "TIDE", "OUT", "GULLS", "OVER", "THE", "PIER"]
