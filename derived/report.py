@@ -95,6 +95,9 @@ def _clips(state: DerivedState, pipeline: Any) -> list[dict]:
     return list(frames.values())
 
 
+_DROPPING = ("truncatedBatchOutputs", "truncatedRecomputeOutputs")  # outputs past the cut were dropped
+
+
 def _mark_dropped(state: DerivedState, pipeline: Any, frame_ids: dict, frames: dict) -> None:
     """Clips whose work caps dropped (frames past ``max_frames_evaluated``, or past the last kept output
     of a truncated batch) are marked dropped by that instance, never "ok"."""
@@ -108,8 +111,8 @@ def _mark_dropped(state: DerivedState, pipeline: Any, frame_ids: dict, frames: d
         if summary is None or not ids:
             continue
         counts = summary.outputs_per_frame
-        cut = summary.frames
-        if summary.truncated:
+        cut = summary.frames  # frames past max_frames_evaluated were never evaluated
+        if any(w.code in _DROPPING or "not_run" in w.details for w in summary.warnings):
             cut = max((i + 1 for i, n in enumerate(counts) if n), default=0)
         for index in range(cut, len(ids)):
             clip = frames.get(ids[index])

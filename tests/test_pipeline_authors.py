@@ -475,6 +475,10 @@ def test_7_the_report_never_calls_a_clip_the_caps_dropped_ok(tmp_path):
     page = render_report(state, Pipeline)
     assert page.count("class=status-ok>") == 2 and page.count("dropped by caps: m") == 2
     assert "Caps dropped work: m: batch of 4 frames keeps at most 2 outputs" in page
+    state = recompute_derived(store, registry=Registry((fake_media,)), caps=Caps(max_frames_evaluated=3))
+    page = render_report(state, Pipeline)
+    assert page.count("class=status-ok>") == 3 and page.count("dropped by caps: m") == 1
+    assert page.split("data-name='d.mov'")[1].count("dropped by caps: m") == 1
 
 
 # -- 8. failures name the clip, instance and frame; lensError says where in the lens ------------------------
