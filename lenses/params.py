@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections.abc
 import difflib
+import functools
 import types
 import typing
 from typing import Any
@@ -110,7 +111,11 @@ def resolve_params(lens: Lens, stored: Any) -> tuple[Any, dict]:
     try:
         instance = cls(**data)
     except Exception as exc:  # noqa: BLE001 - any validator error is a params error, re-raised with its field
-        raise _fail(lens, *_which_field(cls, data, exc)) from None
+        try:
+            where = _which_field(cls, data, exc)
+        except Exception:  # noqa: BLE001 - a class the replay cannot rebuild: report on the params as a whole
+            where = ((), _plain(exc))
+        raise _fail(lens, *where) from None
     validate = getattr(instance, "validate", None)
     if callable(validate):
         try:
@@ -123,6 +128,7 @@ def resolve_params(lens: Lens, stored: Any) -> tuple[Any, dict]:
 # -- types from annotations -------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=512)
 def _hints(cls: type) -> dict[str, Any]:
     """Field name -> resolved annotation; empty when the annotations cannot be resolved.
 
