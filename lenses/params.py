@@ -35,6 +35,7 @@ from __future__ import annotations
 import collections.abc
 import difflib
 import functools
+import re
 import types
 import typing
 from typing import Any
@@ -55,9 +56,17 @@ def params_to_data(params: Any) -> dict:
     return attrs.asdict(params, recurse=True)
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
 def key_path(path: tuple) -> str:
-    """``("a", 2, "b")`` -> ``".a[2].b"``; ``()`` -> ``""`` (to append to a prefix such as ``params``)."""
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    """``("a", 2, "b")`` -> ``".a[2].b"``; ``()`` -> ``""`` (to append to a prefix such as ``params``).
+
+    A key that is not a plain name is quoted, so the path stays one line:
+    ``("a b", "\n")`` -> ``"['a b']['\\n']"``.
+    """
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" if _PLAIN_KEY.fullmatch(str(p)) else f"[{p!r}]"
+                   for p in path)
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -87,13 +96,13 @@ def resolve_params(lens: Lens, stored: Any) -> tuple[Any, dict]:
     cls = lens.params
     if cls is None:
         if data:
-            raise _fail(lens, (sorted(data)[0],), f"lens {lens.id!r} takes no params; got {', '.join(sorted(data))}")
+            raise _fail(lens, (sorted(data)[0],), f"lens {lens.id!r} takes no params; got {', '.join(map(repr, sorted(data)))}")
         return None, {}
     fields = {a.alias: a for a in attrs.fields(cls) if a.init}
     allowed = ", ".join(sorted(fields))
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        others = f" (also unknown: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
+        others = f" (also unknown: {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
         raise _fail(lens, (unknown[0],),
                     f"unknown param{did_you_mean(unknown[0], fields)}{others}; allowed: {allowed}")
     missing = [name for name, a in fields.items() if a.default is attrs.NOTHING and name not in data]
