@@ -1,19 +1,30 @@
 """The ``draftlens`` command: plan, run, demo, sessions.
 
-Exit codes: 0 every job completed; 1 some job failed; 2 invalid pipeline or usage.
+Exit codes: 0 every job completed; 1 some job failed; 2 invalid pipeline or
+usage (checked before anything runs); 3 every job completed but caps dropped
+work (the summary says which cap); 130 interrupted; 141 stdout closed early
+(``draftlens plan FILE | head``), quietly.
+
+Diagnostics go through stdlib ``logging`` (loggers ``draftlens.*``) to stderr:
+``-v`` info, ``-vv`` debug, ``-q`` errors only (and no progress bar).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from typing import Any
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TRUNCATED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it; SIGTERM gives 143 and SIGHUP 129
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+
+log = logging.getLogger("draftlens.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,19 +34,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _registry():
-    from lenses import default_registry
-
-    return default_registry
-
-
 def _load(path: str):
     from .pipeline import PipelineError, load_pipeline
 
     try:
         return load_pipeline(path)
     except PipelineError as exc:
-        print(f"draftlens: invalid pipeline: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"draftlens: invalid pipeline: {problem}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
     except (ValueError, OSError) as exc:
         print(f"draftlens: invalid pipeline {path}: {exc}", file=sys.stderr)
@@ -64,10 +70,12 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 def cmd_plan(args: argparse.Namespace) -> int:
     from .plan import plan_session
     from .runfile import plan_record
+    from .truncation import caps_notes
 
     pipeline = _load(args.pipeline)
-    session = plan_session(pipeline.store, registry=_registry(), caps=pipeline.caps)
-    record = plan_record(session)
+    session = plan_session(pipeline.store, registry=pipeline.registry, caps=pipeline.caps)
+    notes = caps_notes(session, pipeline.caps)
+    record = plan_record(session, notes)
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
         return EXIT_OK
@@ -80,6 +88,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     rows = [[r["instance"], r["lens"], r["jobs"], r["run"], r["reused"], "yes" if r["expands"] else "",
              r["problem"] or ""] for r in record["instances"]]
     print(_table(rows, ["instance", "lens", "jobs", "run", "reused", "expands", "problem"]))
+    for note in notes:
+        where = f"{note['instance']}: " if note["instance"] else ""
+        print(f"caps {'will' if note['certain'] else 'may'} truncate: {where}{note['message']}")
     problems = [j for j in record["jobs"] if j["problem"]]
     if problems:
         print(f"\n{len(problems)} job(s) will fail validation (nothing is written for them):")
@@ -98,10 +109,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run(_load(args.pipeline), args.executor, args.force)[1]
+    return _run(_load(args.pipeline), args.executor, args.force, as_json=args.json, quiet=args.quiet > 0)[1]
 
 
-def _run(pipeline: Any, executor_spec: str | None, force: bool) -> tuple[Any, int]:
+def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = False,
+         quiet: bool = False) -> tuple[Any, int]:
     """Run a loaded pipeline, print its summary, write run.json and report.html: ``(state, exit code)``.
 
     SIGTERM and SIGHUP stop it as cleanly as Ctrl-C (``derived.signals``):
@@ -112,14 +124,15 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool) -> tuple[Any, in
 
     try:
         with stop_on_signals():
-            return _run_pipeline(pipeline, executor_spec, force)
+            return _run_pipeline(pipeline, executor_spec, force, as_json, quiet)
     except Terminated as exc:
         kill_children()
         print(f"\ndraftlens: {exc}; FFmpeg stopped, no output was left half-written", file=sys.stderr)
         return None, exc.exit_code
 
 
-def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool) -> tuple[Any, int]:
+def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool,
+                  quiet: bool) -> tuple[Any, int]:
     from .recompute import recompute_derived
     from .report import write_report
     from .runfile import dumps, run_record, write_atomically
@@ -135,9 +148,10 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool) -> tupl
     for directory in pipeline.output_directories():
         directory.mkdir(parents=True, exist_ok=True)
     executor = _executor(spec)
-    bar = _progress_bar()
+    bar = None if quiet else _progress_bar()
+    log.info("running %s with %s", pipeline.path, spec)
     try:
-        state = recompute_derived(pipeline.store, registry=_registry(), caps=pipeline.caps, executor=executor,
+        state = recompute_derived(pipeline.store, registry=pipeline.registry, caps=pipeline.caps, executor=executor,
                                   progress=bar.update if bar else None, force=force)
     except KeyboardInterrupt:
         print("\ndraftlens: interrupted; no output was left half-written", file=sys.stderr)
@@ -148,6 +162,23 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool) -> tupl
         close = getattr(executor, "close", None)
         if close:
             close()
+    summary = _run_summary(state, pipeline)
+    out = pipeline.output
+    write_atomically(out / "run.json", dumps(run_record(state, summary["counts"], pipeline.store)))
+    write_report(out / "report.html", state, pipeline)
+    log.info("wrote %s and %s", out / "run.json", out / "report.html")
+    summary["files"] = {"run_json": str(out / "run.json"), "report_html": str(out / "report.html")}
+    if as_json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    elif not quiet:
+        _print_summary(summary)
+    return state, summary["exit_code"]
+
+
+def _run_summary(state: Any, pipeline: Any) -> dict:
+    """What ``run`` prints (and ``run --json`` gives): counts, per-instance rows, warnings, truncations."""
+    from .runfile import SCHEMA_VERSION, Sources, truncations
+
     results = list(state.results.values())
     failed = sum(r.status == "FAILED" for r in results)
     jobs = [state.plan.job(j) for j in state.plan.job_ids]
@@ -159,24 +190,56 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool) -> tupl
         "warnings": len(state.warnings),
         "outputs": sum(len(state.outputs(i)) for i in state.instance_ids),
     }
-    out = pipeline.output
-    write_atomically(out / "run.json", dumps(run_record(state, counts)))
-    write_report(out / "report.html", state, pipeline)
-    failed_by = {}
+    failed_by: dict[str, int] = {}
     for job_id, result in state.results.items():
         if result.status == "FAILED":
             instance_id = state.job_origins[job_id][0]
             failed_by[instance_id] = failed_by.get(instance_id, 0) + 1
     warned = {i: sum(w.lens_instance_id == i for w in state.warnings) for i in state.instance_ids}
-    rows = [[r["instance"], r["lens"], r["jobs"], r["run"], r["reused"], failed_by.get(r["instance"], 0),
-             len(state.outputs(r["instance"])), warned.get(r["instance"], 0)] for r in state.plan.summary()]
+    instances = [{"instance": r["instance"], "lens": r["lens"], "jobs": r["jobs"], "ran": r["run"],
+                  "reused": r["reused"], "failed": failed_by.get(r["instance"], 0),
+                  "outputs": len(state.outputs(r["instance"])), "warnings": warned.get(r["instance"], 0)}
+                 for r in state.plan.summary()]
+    sources = Sources(state, pipeline.store)
+    warnings = []
+    for w in state.warnings:
+        source = sources.of_frame(w.lens_instance_id, w.frame_index)
+        warnings.append({"code": w.code, "instance": w.lens_instance_id, "frame": w.frame_index,
+                         "source": source, "line": _warning_line(w, source)})
+    truncated = truncations(state)
+    failing = failed or _pure_failures(state)
+    code = EXIT_FAILED if failing else EXIT_TRUNCATED if truncated else EXIT_OK
+    return {"schema_version": SCHEMA_VERSION, "kind": "draftlens.run-summary", "session_id": str(state.plan.session_id),
+            "counts": counts, "instances": instances, "warnings": warnings, "truncated": truncated,
+            "exit_code": code}
+
+
+def _warning_line(w: Any, source: dict | None) -> str:
+    """A warning's first line, naming its clip (file name) or input draft after instance and frame."""
+    where = [f"instance {w.lens_instance_id!r}"] if w.lens_instance_id else []
+    if w.frame_index is not None:
+        where.append(f"frame {w.frame_index}")
+    if source:
+        where.append(f"clip {source['name']}" if source["name"] else f"input draft {source['draft_id'][:12]}")
+    first = w.message.splitlines()[0] if w.message else ""
+    return f"[{w.code}] {', '.join(where)}: {first}" if where else f"[{w.code}] {first}"
+
+
+def _print_summary(summary: dict) -> None:
+    rows = [[r["instance"], r["lens"], r["jobs"], r["ran"], r["reused"], r["failed"], r["outputs"], r["warnings"]]
+            for r in summary["instances"]]
     print(_table(rows, ["instance", "lens", "jobs", "ran", "reused", "failed", "outputs", "warnings"]))
+    counts = summary["counts"]
     print(f"\njobs {counts['jobs']} (reused {counts['reused']}), media jobs completed {counts['media_completed']}, "
-          f"failed {failed}, warnings {counts['warnings']}, outputs {counts['outputs']}")
-    for w in state.warnings:  # the first line here; the whole message is in run.json and report.html
-        print(f"  {str(w).splitlines()[0]}")
-    print(f"\nrun.json:    {out / 'run.json'}\nreport.html: {out / 'report.html'}")
-    return state, EXIT_FAILED if failed or _pure_failures(state) else EXIT_OK
+          f"failed {counts['media_failed']}, warnings {counts['warnings']}, outputs {counts['outputs']}")
+    for w in summary["warnings"]:  # the first line here; the whole message is in run.json and report.html
+        print(f"  {w['line']}")
+    if summary["truncated"]:
+        print("\ntruncated: caps dropped work (exit 3); raise the cap named below in the pipeline's [caps]")
+        for t in summary["truncated"]:
+            print(f"  {t['instance']}: {t['message']}")
+    files = summary["files"]
+    print(f"\nrun.json:    {files['run_json']}\nreport.html: {files['report_html']}")
 
 
 _FAILURE_CODES = ("lensError", "invalidOutput", "unknownLens", "invalidParams", "missingInput", "malformedCarrier")
@@ -212,13 +275,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Make sample clips in DIR, write a pipeline next to them and run it.
 
     One clip is corrupt on purpose: the demo succeeds (exit 0) when exactly
-    that clip's jobs fail and every other job completes.
+    that clip's jobs fail and every other job completes. A DIR that holds
+    anything already is refused (exit 2) unless ``--force``: the demo writes
+    ``pipeline.toml``, ``clips/`` and ``out/`` there (a folder an earlier demo
+    made, with its pipeline.toml unchanged, may be run again).
     """
     from pathlib import Path
 
     from .demo import CORRUPT_CLIP, write_demo_pipeline
 
     directory = Path(args.directory).resolve()
+    refusal = _demo_refusal(directory, args.force)
+    if refusal:
+        print(f"draftlens: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"making sample clips in {directory / 'clips'} with the pinned FFmpeg ...")
     pipeline_path = write_demo_pipeline(directory)
     print(f"pipeline: {pipeline_path}\n")
@@ -233,6 +303,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n{CORRUPT_CLIP} is corrupt on purpose: its jobs fail, the other clips are unaffected.")
     print(f"open the report: {(directory / 'out' / 'report.html').as_uri()}")
     return EXIT_OK if failed_clips == {CORRUPT_CLIP} and not _pure_failures(state) else EXIT_FAILED
+
+
+def _made_by_the_demo(directory: Any, present: list[str]) -> bool:
+    """A folder an earlier demo made, untouched: only its own entries and its very pipeline.toml."""
+    from .demo import DEMO_PIPELINE
+
+    if not set(present) <= {"pipeline.toml", "clips", "out"} or "pipeline.toml" not in present:
+        return False
+    try:
+        return (directory / "pipeline.toml").read_text(encoding="utf-8") == DEMO_PIPELINE
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _demo_refusal(directory: Any, force: bool) -> str | None:
+    """Why the demo must not write into ``directory`` (None if it may)."""
+    if directory.exists() and not directory.is_dir():
+        return f"demo: {directory} is a file, not a folder"
+    if force or not directory.exists():
+        return None
+    present = sorted(p.name for p in directory.iterdir())
+    if not present or _made_by_the_demo(directory, present):
+        return None
+    shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
+    return (f"demo: {directory} is not empty ({shown}); the demo writes pipeline.toml, clips/ and out/ there. "
+            "Choose a new or empty folder, or pass --force to overwrite those files")
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -260,9 +356,10 @@ def _sessions_list(manager: Any, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     sessions = manager.sessions(args.user)
     if args.json:
-        print(json.dumps([{"session_id": s.session_id, "status": s.status, "started": s.started.timestamp,
-                           "ended": s.ended.timestamp if s.ended else None,
-                           "performer_id": s.started.performer_id} for s in sessions], indent=2))
+        print(json.dumps(_versioned("draftlens.sessions", {"sessions": [
+            {"session_id": s.session_id, "status": s.status, "started": s.started.timestamp,
+             "ended": s.ended.timestamp if s.ended else None, "performer_id": s.started.performer_id}
+            for s in sessions]}), indent=2))
         return EXIT_OK
     rows = [[s.session_id, s.status, s.started.timestamp, s.ended.timestamp if s.ended else "",
              s.started.performer_id] for s in sessions]
@@ -286,8 +383,8 @@ def _sessions_show(path: Any, args: argparse.Namespace) -> int:
 
     readout = read_journal(path)
     if args.json:
-        print(json.dumps({"path": str(readout.path), "records": list(readout.records), "torn_tail": readout.torn_tail},
-                         indent=2, sort_keys=True))
+        print(json.dumps(_versioned("draftlens.journal", {"path": str(readout.path), "records": list(readout.records),
+                                                            "torn_tail": readout.torn_tail}), indent=2, sort_keys=True))
         return EXIT_OK
     print(f"journal {readout.path}")
     for line, record in enumerate(readout.records, start=1):
@@ -303,9 +400,10 @@ def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
     from .recompute import recompute_derived
 
     store = replay(path)
-    state = recompute_derived(store, registry=_registry())
+    state = recompute_derived(store, registry=_replay_registry(path))
     if args.json:
         print(json.dumps({
+            "schema_version": _schema_version(), "kind": "draftlens.replay",
             "drafts": sorted(store.drafts),
             "lens_instances": {i: {"lens_id": li.lens_id, "outputs": [d.id for d in state.outputs(i)]}
                                for i, li in store.lens_instances.items()},
@@ -321,23 +419,93 @@ def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _schema_version() -> int:
+    from .runfile import SCHEMA_VERSION
+
+    return SCHEMA_VERSION
+
+
+def _versioned(kind: str, record: dict) -> dict:
+    return {"schema_version": _schema_version(), "kind": kind, **record}
+
+
+def _replay_registry(path: Any):
+    """The built-ins, installed packages' lenses, and the lens modules the session's journal records."""
+    from drafts.journal import read_journal
+
+    from .lensmodules import LensModuleError, entry_point_lenses, registry_with
+    from .sessionlenses import recorded_lens_modules
+
+    try:
+        groups = entry_point_lenses() + recorded_lens_modules(read_journal(path).records)
+        return registry_with(groups)
+    except LensModuleError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("draftlens")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more diagnostics on stderr (-v info, -vv debug)")
+    common.add_argument("-q", "--quiet", action="count", default=0,
+                        help="errors only: no progress bar, no summary table")
+    return common
+
+
+def _configure_logging(verbose: int, quiet: int) -> None:
+    """One stderr handler on the ``draftlens`` logger; the root logger is left to the application."""
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logger = logging.getLogger("draftlens")
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("draftlens: %(levelname)s: %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (a redirected stderr is honoured)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="draftlens", description="Deterministic draft/lens evaluation: plan and run pipelines.")
+    parser.add_argument("--version", action="version", version=f"draftlens {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    plan = sub.add_parser("plan", help="show what a run would do, without running anything")
+    common = _common_options()
+    plan = sub.add_parser("plan", parents=[common], help="show what a run would do, without running anything")
     plan.add_argument("pipeline", help="pipeline file (TOML)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(run=cmd_plan)
-    run = sub.add_parser("run", help="run a pipeline: outputs, run.json and report.html")
+    run = sub.add_parser("run", parents=[common], help="run a pipeline: outputs, run.json and report.html")
     run.add_argument("pipeline", help="pipeline file (TOML)")
     run.add_argument("--executor", help="serial | processes:N | dask:ADDRESS (default: the pipeline's)")
     run.add_argument("--force", action="store_true", help="run every job even if it could be reused")
+    run.add_argument("--json", action="store_true", help="print the run's summary as JSON instead of tables")
     run.set_defaults(run=cmd_run)
-    demo = sub.add_parser("demo", help="make sample clips, write a pipeline over them, run it, print the report path")
+    demo = sub.add_parser("demo", parents=[common],
+                          help="make sample clips, write a pipeline over them, run it, print the report path")
     demo.add_argument("directory", nargs="?", default="draftlens-demo",
                       help="where the clips, pipeline.toml and out/ go (default: ./draftlens-demo)")
+    demo.add_argument("--force", action="store_true", help="write into DIR even if it is not empty")
     demo.set_defaults(run=cmd_demo)
-    sessions = sub.add_parser("sessions", help="list, show or replay a user's journaled work sessions")
+    sessions = sub.add_parser("sessions", parents=[common], help="list, show or replay a user's journaled work sessions")
     sessions.add_argument("action", choices=["list", "show", "replay"])
     sessions.add_argument("session_id", nargs="?", help="the session (show, replay)")
     sessions.add_argument("--root", default="logs", help="the journal root (default: ./logs)")
@@ -352,7 +520,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "action", None) in ("show", "replay") and not args.session_id:
         parser.error(f"sessions {args.action} needs a SESSION_ID")
-    return args.run(args)
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows up here at the latest, inside the try
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _stdout_closed() -> int:
+    """The reader went away (``| head``): no traceback, and nothing more to flush at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout again at exit; let that go nowhere
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

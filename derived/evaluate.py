@@ -29,7 +29,10 @@ class CallOutcome:
 
     ``overflow`` says the call yielded more than the limit it was read to;
     ``result`` is the ExecutionResult of a job-running (media) lens;
-    ``worker_failed`` marks a call lost with its worker (never cached).
+    ``worker_failed`` marks a call lost with its worker (never cached);
+    ``details`` are ``(key, value)`` pairs for the warning (a ``lensError``
+    carries the exception type and message, the lens's file and line, and a
+    short traceback).
     """
 
     outputs: tuple = ()
@@ -38,6 +41,7 @@ class CallOutcome:
     overflow: bool = False
     result: ExecutionResult | None = None
     worker_failed: bool = False
+    details: tuple = ()
 
 
 def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit: int) -> CallOutcome:
@@ -67,7 +71,7 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
             )
         items = returned[: limit + 1] if type(returned) is list else list(itertools.islice(returned, limit + 1))
     except Exception as exc:  # noqa: BLE001 - a lens error is data, not a crash
-        return CallOutcome(error_code="lensError", error=f"{type(exc).__name__}: {exc}")
+        return _lens_error(lens, exc)
     overflow = len(items) > limit
     if overflow:
         del items[limit:]
@@ -85,6 +89,46 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
         else:
             outputs.append((item, None))
     return CallOutcome(outputs=tuple(outputs), overflow=overflow)
+
+
+def _relative_file(filename: str, module: str) -> str:
+    """A source file as its module path (``pkg/mod.py``), the same on every machine.
+
+    Absolute paths differ between hosts and installs; derived state must not.
+    """
+    parts = filename.replace("\\", "/").split("/")
+    depth = module.count(".") + 1 + (parts[-1] == "__init__.py")
+    return "/".join(parts[-depth:])
+
+
+def _lens_error(lens: Lens, exc: Exception) -> CallOutcome:
+    """A ``lensError`` outcome: exception type and message, the lens's file and line, a short traceback.
+
+    The line is the last one the traceback passed in the lens's own file (where
+    the lens called what raised, or raised itself); the traceback starts at
+    the lens's function. Files are shown by module path, never absolute.
+    """
+    code = getattr(lens.fn, "__code__", None)
+    module = getattr(lens.fn, "__module__", "") or ""
+    lens_file = code.co_filename if code is not None else None
+    frames = []
+    line = code.co_firstlineno if code is not None else None
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None  # skip call_lens itself
+    while tb is not None:
+        frame_code = tb.tb_frame.f_code
+        name = module if frame_code.co_filename == lens_file else tb.tb_frame.f_globals.get("__name__", "")
+        frames.append(f"{_relative_file(frame_code.co_filename, name)}:{tb.tb_lineno} in {frame_code.co_name}")
+        if frame_code.co_filename == lens_file:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    where = _relative_file(lens_file, module) if lens_file else "?"
+    text = f"{type(exc).__name__}: {exc}"
+    return CallOutcome(
+        error_code="lensError",
+        error=f"{text} (at {where}:{line})",
+        details=(("exception_type", type(exc).__name__), ("exception_message", str(exc)),
+                 ("lens_file", where), ("lens_line", line), ("traceback", tuple(frames[-8:]))),
+    )
 
 
 def _invalid(index: int, message: str) -> CallOutcome:

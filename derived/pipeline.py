@@ -4,6 +4,7 @@
 [pipeline]
 output = "out"                 # run.json and report.html go here (relative to this file)
 executor = "serial"            # serial | processes:N | dask:ADDRESS
+lens_modules = ["mylenses"]    # optional: modules with lenses of your own (this folder first on the path)
 
 [caps]                         # optional; any of the four Caps fields
 max_frames_evaluated = 1000
@@ -26,13 +27,20 @@ input = "clips"                # a source id, another lens instance id, or omitt
 A relative ``output_directory`` in params is taken relative to the pipeline
 file; ``draftlens run`` creates it.
 
-Every key is checked: an unknown key or a wrong type is an error naming the
-key path and what was expected. Nothing is read from the environment.
+Every key is checked when the file is loaded, before anything runs: an
+unknown key or a wrong type, a lens id no registry holds ("did you mean"),
+params that do not fit the lens's params class (``lenses.params``, the same
+check the engine makes), a media spec the engine refuses, and a glob or file
+that matches nothing are errors naming the key path and what was expected.
+The lenses are the built-ins, those of installed packages (entry-point group
+``draftlens.lenses``) and those of ``lens_modules``. Nothing else is read from
+the environment.
 """
 
 from __future__ import annotations
 
 import glob as globlib
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -42,14 +50,29 @@ import attrs
 
 from drafts import OutputOf, Store, pack_drafts
 from drafts.errors import DraftError, StoreError
+from lenses.errors import ParamsError, UnknownLensError
+from lenses.params import key_path, resolve_params
+from lenses.registry import Registry
 
 from .caps import Caps
+from .lensmodules import LensModuleError, entry_point_lenses, import_lens_modules, registry_with
 
 __all__ = ["Pipeline", "PipelineError", "load_pipeline", "parse_executor"]
 
 
+log = logging.getLogger("draftlens.pipeline")
+
+
 class PipelineError(ValueError):
-    """The pipeline file is not valid; the message names the key path."""
+    """The pipeline file is not valid; the message names the key path.
+
+    ``problems`` holds one line per problem (load-time checks of lenses and
+    params report every instance at once); ``str()`` joins them with newlines.
+    """
+
+    def __init__(self, message: str, problems: tuple[str, ...] | None = None):
+        super().__init__(message)
+        self.problems = tuple(problems) if problems else (message,)
 
 
 @attrs.frozen
@@ -60,6 +83,8 @@ class Pipeline:
     executor: str
     output: Path
     sources: tuple[tuple[str, str, int], ...]  # (source id, carrier draft id, frame count)
+    registry: Registry = attrs.field(eq=False, repr=False, factory=Registry)
+    lens_modules: tuple[str, ...] = ()
 
     def output_directories(self) -> tuple[Path, ...]:
         """The media specs' output directories (``run`` creates them; ``plan`` never does)."""
@@ -73,7 +98,7 @@ class Pipeline:
 
 
 _TOP = {"pipeline", "caps", "sources", "lenses"}
-_PIPELINE = {"output": str, "executor": str, "name": str}
+_PIPELINE = {"output": str, "executor": str, "name": str, "lens_modules": list}
 _SOURCE = {"id": str, "glob": (str, list), "drafts": list}
 _LENS = {"id": str, "lens": str, "input": str, "params": dict}
 
@@ -114,8 +139,14 @@ def parse_executor(spec: str, where: str = "executor") -> str:
     raise PipelineError(f"{where}: expected 'serial', 'processes:N' (N >= 1) or 'dask:ADDRESS', got {spec!r}")
 
 
-def load_pipeline(path: str | Path) -> Pipeline:
-    """Read and check a pipeline file and build its store (media files are fingerprinted)."""
+def load_pipeline(path: str | Path, registry: Registry | None = None) -> Pipeline:
+    """Read and check a pipeline file and build its store (media files are fingerprinted).
+
+    ``registry`` (default: the built-in lenses) is copied and extended with
+    the lenses of installed packages and of ``[pipeline] lens_modules``; the
+    result is ``Pipeline.registry``. Every check of the module docstring runs
+    here; errors: ``PipelineError`` naming the key path.
+    """
     path = Path(path).resolve()
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -130,6 +161,8 @@ def load_pipeline(path: str | Path) -> Pipeline:
     _check_keys(settings, _PIPELINE, "pipeline")
     executor = parse_executor(settings.get("executor", "serial"), "pipeline.executor")
     output = (path.parent / settings.get("output", "draftlens-out")).resolve()
+    modules = tuple(settings.get("lens_modules", ()))
+    registry = _registry(modules, path.parent, registry)
 
     caps_table = doc.get("caps", {})
     if not isinstance(caps_table, dict):
@@ -164,6 +197,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
         inputs[source_id] = carrier.id
         sources.append((source_id, carrier.id, len(frames)))
 
+    where_of: dict[str, str] = {}
     for where, table in _tables(doc, "lenses", _LENS):
         for required in ("id", "lens"):
             if required not in table:
@@ -190,19 +224,61 @@ def load_pipeline(path: str | Path) -> Pipeline:
         except StoreError as exc:
             raise PipelineError(f"{where}: {exc}") from None
         inputs[instance_id] = OutputOf(instance_id)
-    return Pipeline(path, store, caps, executor, output, tuple(sources))
+        where_of[instance_id] = where
+    problems = _lens_problems(store, registry, where_of)
+    if problems:
+        raise PipelineError("\n".join(problems), problems)
+    log.info("loaded %s: %d sources, %d lens instances", path, len(sources), len(store.lens_instances))
+    return Pipeline(path, store, caps, executor, output, tuple(sources), registry, modules)
+
+
+def _registry(modules: tuple, folder: Path, base: Registry | None) -> Registry:
+    """The built-ins (or ``base``), installed packages' lenses, then ``lens_modules``, this folder first."""
+    for i, name in enumerate(modules):
+        if not isinstance(name, str):
+            raise PipelineError(f"pipeline.lens_modules[{i}]: expected str, got {type(name).__name__}")
+    try:
+        groups = entry_point_lenses() + import_lens_modules(modules, folder, "pipeline.lens_modules")
+        return registry_with(groups, base)
+    except LensModuleError as exc:
+        raise PipelineError(str(exc)) from None
+
+
+def _lens_problems(store: Store, registry: Registry, where_of: dict[str, str]) -> list[str]:
+    """Every lens id and params problem, each one line with its key path (the engine's own checks)."""
+    problems = []
+    for instance_id, instance in store.lens_instances.items():
+        where = where_of[instance_id]
+        try:
+            lens = registry.get(instance.lens_id)
+        except UnknownLensError as exc:
+            mine = "" if exc.suggestion else "; a lens of your own? list its module in [pipeline] lens_modules"
+            problems.append(f"{where}.lens: {exc}{mine}")
+            continue
+        try:
+            resolve_params(lens, instance.params)
+        except ParamsError as exc:
+            problems.append(f"{where}.params{key_path(exc.path)}: {exc.problem}")
+    return problems
 
 
 def _media_frames(base: Path, patterns: str | list, where: str) -> list:
     from drafts.media import media_draft
 
-    if isinstance(patterns, str):
+    single = isinstance(patterns, str)
+    if single:
         patterns = [patterns]
     files: set[str] = set()
     for j, pattern in enumerate(patterns):
         if not isinstance(pattern, str):
             raise PipelineError(f"{where}[{j}]: expected str, got {type(pattern).__name__}")
         # Only the pattern is a pattern: the pipeline's own folder is literal ("Wedding [2024]/", "Day[1]/").
-        files.update(globlib.glob(os.path.join(globlib.escape(str(base)), pattern), recursive=True))
+        found = globlib.glob(os.path.join(globlib.escape(str(base)), pattern), recursive=True)
+        matched = [f for f in found if Path(f).is_file()]
+        if not matched:  # a typo, or a card that is not mounted: never a silent run over nothing
+            at = where if single else f"{where}[{j}]"
+            raise PipelineError(f"{at}: {pattern!r} matches no file in {base} (a typo, or a card not mounted?)")
+        log.debug("%s: %r matched %d files", where, pattern, len(matched))
+        files.update(matched)
     # Sorted: the frame order must not depend on the directory listing order.
     return [media_draft(p) for p in sorted(f for f in files if Path(f).is_file())]

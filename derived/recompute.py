@@ -295,13 +295,22 @@ class _Run:
                     outcomes[index] = outcome
                     reused += 1
         self._finished(reused)
-        if to_run:
-            items = [(fp.drafts[i], (instance_id, batch_id, i)) for i in to_run]
+        rounds = [to_run] if lens.describe is None else _media_rounds(outcomes, to_run, self._media_keep(), caps)
+        for this_round in rounds:
+            if not this_round:
+                break
+            items = [(fp.drafts[i], (instance_id, batch_id, i)) for i in this_round]
             ran = self._execute(lens, plan.params, items, caps.max_drafts_emitted_per_frame)
-            for index, outcome in zip(to_run, ran, strict=True):
+            for index, outcome in zip(this_round, ran, strict=True):
                 outcomes[index] = outcome
                 if self.memo is not None and not outcome.worker_failed:
                     self.memo.put_call(fp.call_keys[index], outcome)
+        not_run = [i for i in to_run if outcomes[i] is None]
+        if not_run:
+            self._finished(len(not_run))
+            self.warnings.append(self._not_run_warning(warn, evaluated, not_run, outcomes))
+            for index in not_run:
+                outcomes[index] = CallOutcome()  # never ran: no output, no result
 
         # Assemble chunk by chunk (a cached chunk is taken whole).
         chunks: list[_Chunk] = []
@@ -379,6 +388,29 @@ class _Run:
             counts.append(len(made))
         return _Chunk(tuple(warnings), tuple(results), tuple(flat), tuple(counts))
 
+    # -- caps that drop media work before it runs -------------------------------------------------
+    def _media_keep(self) -> tuple[int, str]:
+        """``(outputs a media batch can keep, the cap that says so)``: the tightest cap."""
+        caps = self.caps
+        options = [(caps.max_total_drafts_per_batch, "max_total_drafts_per_batch"),
+                   (self.budget, "max_total_drafts_per_recompute")]
+        if caps.max_drafts_emitted_per_frame == 0:
+            options.append((0, "max_drafts_emitted_per_frame"))
+        return min(options, key=lambda o: o[0])
+
+    def _not_run_warning(self, warn, evaluated: int, not_run: list[int], outcomes: list) -> DerivedWarning:
+        limit, cap = self._media_keep()
+        code = {"max_total_drafts_per_batch": "truncatedBatchOutputs",
+                "max_total_drafts_per_recompute": "truncatedRecomputeOutputs"}.get(cap, "truncatedFrameOutputs")
+        kept = sum(len(o.outputs) for o in outcomes if o is not None and o.error_code is None)
+        return warn(
+            code,
+            f"batch of {evaluated} frames keeps at most {limit} outputs ({cap}); {len(not_run)} frames "
+            f"(from frame {not_run[0]} on) were not run, since their outputs would be dropped",
+            requested=kept + len(not_run), emitted=min(kept, limit), limit=limit, not_run=len(not_run),
+            first_not_run=not_run[0],
+        )
+
     def _spend(self, drafts: list[Draft], warn) -> list[Draft]:
         """Take outputs from the recompute budget, in order; say what did not fit."""
         if len(drafts) <= self.budget:
@@ -415,7 +447,7 @@ class _Run:
 def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, index) -> tuple[list, list]:
     """Output drafts of one call, or none and a warning if the call failed or gave a bad output."""
     if outcome.error_code is not None:
-        return [], [warn(outcome.error_code, outcome.error, frame_index=index)]
+        return [], [warn(outcome.error_code, outcome.error, frame_index=index, **dict(outcome.details))]
     made = []
     extra = {"provenance": provenance}
     try:
@@ -428,6 +460,35 @@ def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, 
     except DraftError as exc:
         return [], [warn("invalidOutput", f"output {len(made)}: {exc}", frame_index=index)]
     return made, []
+
+
+def _media_rounds(outcomes: list, to_run: list[int], keep: tuple[int, str], caps: Caps):
+    """The frames of a media batch to run, round by round, never one whose output caps would drop.
+
+    A media lens yields exactly one output per completed frame and none per
+    failed one, so walking the frames in order, the first ``keep`` that may
+    still yield an output are run; each round replaces the frames that failed
+    with the next ones. The kept outputs are exactly those a run of every
+    frame would keep; frames never scheduled would only have been dropped.
+    ``outcomes`` is read after each round (the caller fills it in).
+    """
+    limit = keep[0]
+    pending = set(to_run)
+    per_frame = caps.max_drafts_emitted_per_frame
+    while pending:
+        count, this_round = 0, []
+        for index, outcome in enumerate(outcomes):
+            if count >= limit:
+                break
+            if outcome is not None:
+                count += 0 if outcome.error_code is not None else min(len(outcome.outputs), per_frame)
+            elif index in pending:
+                this_round.append(index)
+                count += 1
+        if not this_round:
+            return
+        yield this_round
+        pending.difference_update(this_round)
 
 
 def _worker_failure(lens: Lens, reason: str) -> CallOutcome:

@@ -18,12 +18,14 @@ from drafts.journal import replay_history, store_event
 from drafts.sessions import SessionManager
 from drafts.store import freeze_params
 from lenses import default_registry
+from lenses.errors import ParamsError
 from lenses.params import resolve_params
 from lenses.registry import Registry
 
 from .caps import Caps
 from .memo import Memo
 from .recompute import recompute_derived
+from .sessionlenses import origin_fields
 from .state import DerivedState
 
 __all__ = ["Workspace", "Version"]
@@ -136,8 +138,10 @@ class Workspace:
         source = input.id if isinstance(input, Draft) else input
         store = self.store.add_lens_instance(instance_id, lens_id, source, params)
         frozen = store.lens_instances[instance_id].params
+        # A lens of the user's own: the journal says which module, so `sessions replay` can import it.
+        origin = origin_fields(self.registry, lens_id) if self._recorder is not None else {}
         self._change(store, "add_lens_instance",
-                     {"instance_id": instance_id, "lens_id": lens_id, "input": source, "params": frozen})
+                     {"instance_id": instance_id, "lens_id": lens_id, "input": source, "params": frozen, **origin})
 
     def set_params(self, instance_id: str, params: Any) -> None:
         instance = self.store.lens_instances.get(instance_id)
@@ -168,8 +172,13 @@ class Workspace:
 
     # -- machinery -----------------------------------------------------------------------
     def _check_params(self, lens_id: str, params: Any, instance_id: str) -> None:
+        """The engine's own check (``lenses.params.resolve_params``), raised here instead of warned."""
         lens = self.registry.get(lens_id)
-        resolve_params(lens, freeze_params(params, f"instance {instance_id!r}"))
+        try:
+            resolve_params(lens, freeze_params(params, f"instance {instance_id!r}"))
+        except ParamsError as exc:
+            raise ParamsError(f"instance {instance_id!r}: {exc}", lens_id=exc.lens_id, path=exc.path,
+                              problem=exc.problem) from None
 
     def _change(self, store: Store, op: str, fields: dict) -> None:
         self._guard()

@@ -96,6 +96,9 @@ _STORE_FIELDS: dict[str, tuple[str, ...]] = {
     "undo": ("to_version",),
     "redo": ("to_version",),
 }
+# Optional fields: ``lens_module`` ({"module": name, "path": folder or null}) says where a lens of the
+# user's own came from, so a replay can import it again (derived.sessionlenses writes and reads it).
+_OPTIONAL_STORE_FIELDS: dict[str, tuple[str, ...]] = {"add_lens_instance": ("lens_module",)}
 STORE_OPS = tuple(_STORE_FIELDS)
 _MOVES = ("undo", "redo")
 _ENVELOPE = ("kind", "user_id", "session_id", "performer_id", "timestamp", "record_id")
@@ -212,9 +215,10 @@ def _record_problem(record: Any) -> str | None:
         what = f"store record {op!r}"
     else:
         return f"unknown record kind {kind!r} (expected 'session' or 'store')"
-    if record.keys() != expected:
+    optional = frozenset(_OPTIONAL_STORE_FIELDS.get(record.get("op"), ())) if kind == "store" else frozenset()
+    if record.keys() - optional != expected:
         missing = sorted(expected - record.keys())
-        extra = sorted(record.keys() - expected)
+        extra = sorted(record.keys() - expected - optional)
         return f"{what} has the wrong fields: missing {missing}, unexpected {extra} (expected {sorted(expected)})"
     for key in ("user_id", "session_id"):
         problem = _name_problem(record[key])
@@ -253,6 +257,12 @@ def _store_fields_problem(record: dict) -> str | None:
             and isinstance(next(iter(source.values())), str)
         ):
             return f'input must be null, {{"draft": id}} or {{"outputOf": instance_id}}, got {source!r}'
+    if "lens_module" in record:
+        origin = record["lens_module"]
+        if not (isinstance(origin, dict) and origin.keys() == {"module", "path"}
+                and isinstance(origin["module"], str) and origin["module"]
+                and (origin["path"] is None or isinstance(origin["path"], str))):
+            return f'lens_module must be {{"module": name, "path": folder or null}}, got {origin!r}'
     if "to_version" in record:
         version = record["to_version"]
         if type(version) is not int or version < 0:
@@ -287,10 +297,14 @@ def store_event(
     if op == "add_lens_instance":
         fields.setdefault("params", None)
     expected = set(_STORE_FIELDS[op])
-    if fields.keys() != expected:
+    optional = set(_OPTIONAL_STORE_FIELDS.get(op, ()))
+    for key in optional & fields.keys():
+        if fields[key] is None:
+            del fields[key]
+    if fields.keys() - optional != expected:
         raise JournalError(
             f"store_event({op!r}): missing {sorted(expected - fields.keys())}, "
-            f"unexpected {sorted(fields.keys() - expected)} (expected {sorted(expected)})"
+            f"unexpected {sorted(fields.keys() - expected - optional)} (expected {sorted(expected)})"
         )
     record = {
         "kind": "store",

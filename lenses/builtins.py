@@ -48,7 +48,7 @@ def source_values(draft: Any, params: SourceParams):
 class PickParams:
     """``fields`` to keep; ``strict``: a missing field is an error (else skipped)."""
 
-    fields: tuple = _str_tuple
+    fields: tuple[str, ...] = _str_tuple
     strict: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 
 from .errors import DuplicateLensError, UnknownLensError
@@ -40,10 +41,22 @@ class Registry:
         return lens
 
     def get(self, lens_id: str) -> Lens:
+        """The lens with that id, or ``UnknownLensError`` naming the nearest known id.
+
+        >>> from lenses import default_registry
+        >>> default_registry.get("text.uper")
+        Traceback (most recent call last):
+        ...
+        lenses.errors.UnknownLensError: no lens 'text.uper' (did you mean 'text.upper'?); known: ...
+        """
         try:
             return self._lenses[lens_id]
-        except KeyError:
-            raise UnknownLensError(f"no lens {lens_id!r} in this registry (known: {sorted(self._lenses)})") from None
+        except (KeyError, TypeError):
+            close = difflib.get_close_matches(str(lens_id), sorted(self._lenses), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            known = ", ".join(sorted(self._lenses))
+            raise UnknownLensError(f"no lens {lens_id!r}{hint}; known: {known}", lens_id=lens_id,
+                                   suggestion=close[0] if close else None) from None
 
     def copy(self) -> Registry:
         """A new registry with the same lenses, e.g. ``default_registry.copy()`` to add your own."""

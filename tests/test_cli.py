@@ -54,12 +54,12 @@ def test_plan_prints_jobs_and_truncating_caps_without_running(tmp_path):
 
 
 def test_run_writes_run_json_and_report_and_exits_0(tmp_path):
-    path = write(tmp_path, GOOD)
+    path = write(tmp_path, GOOD.replace("max_frames_evaluated = 2", "max_frames_evaluated = 3"))
     out = draftlens("run", str(path))
     assert out.returncode == 0, out.stderr
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert [o["payload"] for o in record["outputs"]["split"]] == [1, 2, 3]
-    assert record["warnings"][0]["code"] == "truncatedFrames"
+    assert record["warnings"] == [] and record["truncated"] == [] and record["schema_version"] == 1
     page = (tmp_path / "out" / "report.html").read_text()
     assert record["session_id"] in page and "<!doctype html>" in page
     assert "\r" not in out.stderr  # no progress bar when stderr is not a terminal
@@ -75,7 +75,7 @@ def test_run_exits_1_when_a_job_fails(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[pipeline]\nbogus = 1\n", "pipeline: unknown key(s) ['bogus']; allowed: ['executor', 'name', 'output']"),
+        ("[pipeline]\nbogus = 1\n", "pipeline: unknown key(s) ['bogus']; allowed: ['executor', 'lens_modules', 'name', 'output']"),
         ("[pipeline]\noutput = 3\n", "pipeline.output: expected str, got int"),
         ("[[sources]]\nid = 'a'\n", "sources[0]: give exactly one of 'glob' (media files) or 'drafts'"),
         ("[[lenses]]\nid = 'x'\nlens = 'text.upper'\ninput = 'nope'\n", "lenses[0].input: 'nope' is neither"),
@@ -140,7 +140,9 @@ def test_sessions_list_show_and_replay(tmp_path):
     listed = draftlens("sessions", "list", "--root", str(root), "--user", "ana")
     assert listed.returncode == 0 and session_id in listed.stdout and "active" in listed.stdout
     as_json = json.loads(draftlens("sessions", "list", "--root", str(root), "--user", "ana", "--json").stdout)
-    assert [s["session_id"] for s in as_json] == [session_id] and as_json[0]["performer_id"] == "ana@desk"
+    assert as_json["schema_version"] == 1 and as_json["kind"] == "draftlens.sessions"
+    listed_sessions = as_json["sessions"]
+    assert [s["session_id"] for s in listed_sessions] == [session_id] and listed_sessions[0]["performer_id"] == "ana@desk"
     shown = draftlens("sessions", "show", session_id, "--root", str(root))
     assert shown.returncode == 0
     assert [line.split()[-2] if "session" in line else line.split()[3] for line in shown.stdout.splitlines()[1:]] == [

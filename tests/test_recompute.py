@@ -182,7 +182,7 @@ def test_unknown_lens_bad_params_and_missing_input_are_warnings():
     state = recompute_derived(store, registry=REG)
     by = {w.lens_instance_id: w for w in state.warnings}
     assert by["unknown"].code == "unknownLens" and "no.such.lens" in by["unknown"].message
-    assert by["badparams"].code == "invalidParams" and "unknown params ['fild']; allowed: ['field']" in by["badparams"].message
+    assert by["badparams"].code == "invalidParams" and "params.fild: unknown param (did you mean 'field'?); allowed: field" in by["badparams"].message
     assert by["wrongtype"].code == "invalidParams" and "strict" in by["wrongtype"].message
     assert by["downstream"].code == "missingInput" and "unknown" in by["downstream"].message
     assert [x.payload["text"] for x in state.outputs("fine")] == ["A"]

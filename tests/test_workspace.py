@@ -37,13 +37,13 @@ def test_bad_changes_raise_and_change_nothing():
     before = (ws.store, ws.derived, ws.version)
     with pytest.raises(UnknownLensError):
         ws.apply("a", "no.such.lens", d)
-    with pytest.raises(ParamsError, match="unknown params"):
+    with pytest.raises(ParamsError, match="params.bogus: unknown param"):
         ws.apply("a", "text.upper", d, {"bogus": 1})
     ws.apply("a", "text.upper", d)
     before = (ws.store, ws.derived, ws.version)
-    with pytest.raises(ParamsError, match="must be <class 'int'>"):
+    with pytest.raises(ParamsError, match="params.times: expected int, got str '2'"):
         ws.apply("r", "test.repeat", d, {"times": "2"})
-    with pytest.raises(ParamsError, match="'field' must be <class 'str'>"):
+    with pytest.raises(ParamsError, match="params.field: expected str, got int 3"):
         ws.set_params("a", {"field": 3})
     with pytest.raises(StoreError, match="already exists"):
         ws.apply("a", "text.upper", d)
