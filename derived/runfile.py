@@ -15,9 +15,8 @@ from pyrsistent import PMap, thaw
 
 from drafts.carrier import carrier_frames, is_packed_carrier
 from drafts.draft import Draft, make_draft
-from drafts.store import OutputOf
-
 from drafts.files import write_file_atomically
+from drafts.store import OutputOf
 
 from .plan import BatchPlanSession
 from .state import DerivedState
