@@ -31,17 +31,53 @@ def test_dask_results_equal_serial(cluster):
     )
 
 
-def test_dask_does_not_retry_a_lost_worker(cluster, tmp_path):
-    executor = DaskExecutor(cluster)
-    assert cluster.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures) == 0
+def _allowed_failures(client):
+    return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+
+
+def test_dask_executor_leaves_the_users_scheduler_and_default_client_alone(cluster):
+    # Issue 14, item 13: it used to set allowed_failures to 0 for good and to replace the default client.
+    before = _allowed_failures(cluster)
+    assert before > 0  # Dask's default (3): a shared scheduler may re-run tasks
+    with DaskExecutor(cluster) as executor:
+        assert _allowed_failures(cluster) == before
+        carrier = pack_drafts([{"text": "x"}])
+        store = Store.empty().add_draft(carrier).add_lens_instance("u", "text.upper", carrier.id)
+        recompute_derived(store, registry=REG, executor=executor)
+    assert _allowed_failures(cluster) == before
+    with DaskExecutor(cluster.scheduler.address) as own:
+        assert own.client is not cluster and distributed.default_client() is cluster
+    assert distributed.default_client() is cluster and cluster.status == "running"
+
+
+def test_a_chunk_dask_ran_twice_is_failed_never_a_success(cluster, tmp_path):
+    # Seed 002: no implicit retries. The scheduler re-runs the frame after its worker died; the
+    # re-run succeeds, and draftlens still reports the chunk FAILED instead of using it.
     carrier = pack_drafts([{"n": 1, "marker_dir": str(tmp_path)}])
-    store = Store.empty().add_draft(carrier).add_lens_instance("k", "test.kill_worker", carrier.id)
-    state = recompute_derived(store, registry=REG, executor=executor)
+    store = Store.empty().add_draft(carrier).add_lens_instance("k", "test.die_once", carrier.id)
+    state = recompute_derived(store, registry=REG, executor=DaskExecutor(cluster))
     (warning,) = state.warnings
     assert warning.code == "lensError" and "worker failed (not retried)" in warning.message
-    assert "KilledWorker" in warning.message
+    assert "ran more than once" in warning.message and state.outputs("k") == ()
+    cluster.wait_for_workers(2, timeout=60)
+
+
+def test_a_lens_dask_gave_up_on_is_failed(cluster, tmp_path):
+    carrier = pack_drafts([{"n": 1, "marker_dir": str(tmp_path)}])
+    store = Store.empty().add_draft(carrier).add_lens_instance("k", "test.kill_worker", carrier.id)
+    cluster.run_on_scheduler(_set_allowed_failures, 0)
+    try:
+        state = recompute_derived(store, registry=REG, executor=DaskExecutor(cluster))
+    finally:
+        cluster.run_on_scheduler(_set_allowed_failures, 3)
+    (warning,) = state.warnings
+    assert warning.code == "lensError" and "KilledWorker" in warning.message
     assert len(list(tmp_path.iterdir())) == 1  # ran exactly once
     cluster.wait_for_workers(2, timeout=60)
+
+
+def _set_allowed_failures(value, dask_scheduler=None):
+    dask_scheduler.allowed_failures = value
 
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
