@@ -379,12 +379,15 @@ class _Run:
         cacheable = self.memo is not None and lens.describe is None
         for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
             chunk = fp.cached_chunks[chunk_no]
+            keep = cacheable
             if chunk is None:
                 end = min(start + CHUNK_FRAMES, evaluated)
                 chunk = self._assemble(fp, outcomes, start, end, batch_id, provenance, warn)
-                if cacheable and not any(outcomes[i].worker_failed for i in range(start, end)):
+                # A call lost with its worker (or a lens that could not reach one) is never kept.
+                keep = cacheable and not any(outcomes[i].worker_failed for i in range(start, end))
+                if keep:
                     self.memo.put_chunk(fp.chunk_keys[chunk_no], chunk)
-            if cacheable:
+            if keep:
                 self.live_chunks[fp.chunk_keys[chunk_no]] = chunk
             chunks.append(chunk)
             self.warnings.extend(chunk.warnings)

@@ -91,3 +91,56 @@ def test_random_stores_give_equal_state_on_dask(cluster, store):
     assert recompute_derived(store, registry=REG, executor=DaskExecutor(cluster)) == recompute_derived(
         store, registry=REG
     )
+
+
+# -- issue 14: odd lenses give the same state on Serial, ProcessExecutor(2) and Dask ---------------------------
+
+from derived import Memo, ProcessExecutor  # noqa: E402
+from lenses import Registry  # noqa: E402
+from tests.strategies import TEST_LENS_PARAMS  # noqa: E402
+from tests.test_engine_promises import _main_lens, interrupt  # noqa: E402
+
+ODD = tl.odd_registry()
+
+
+@pytest.fixture(scope="module")
+def two():
+    with ProcessExecutor(2) as executor:
+        yield executor
+
+
+@settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(stores(lens_ids={**TEST_LENS_PARAMS, **tl.ODD_LENS_PARAMS}))
+def test_raising_unpicklable_set_returning_context_reading_and_exiting_lenses_agree_everywhere(cluster, two, store):
+    serial = recompute_derived(store, registry=ODD)
+    dask = DaskExecutor(cluster)
+    assert recompute_derived(store, registry=ODD, executor=two) == serial
+    assert recompute_derived(store, registry=ODD, executor=dask) == serial
+    assert recompute_derived(store, registry=ODD, executor=dask, memo=Memo()) == serial
+
+
+def test_every_odd_lens_over_64_frames_agrees_on_dask(cluster, two):
+    carrier = pack_drafts([{"i": i} for i in range(64)])
+    store = Store.empty().add_draft(carrier)
+    for one in tl.ODD_LENSES:
+        store = store.add_lens_instance(one.id, one.id, carrier.id)
+    serial = recompute_derived(store, registry=ODD)
+    assert {w.code for w in serial.warnings} == {"lensError", "invalidOutput"}
+    assert recompute_derived(store, registry=ODD, executor=two) == serial
+    assert recompute_derived(store, registry=ODD, executor=DaskExecutor(cluster)) == serial
+    assert len(cluster.nthreads()) == 2  # sys.exit in a lens killed no worker
+
+
+def test_a_main_lens_on_dask_is_a_clear_warning_not_a_none_lookup(cluster):
+    carrier = pack_drafts([{"i": i} for i in range(3)])
+    store = Store.empty().add_draft(carrier).add_lens_instance("x", "promise.main", carrier.id)
+    state = recompute_derived(store, registry=Registry((_main_lens(),)), executor=DaskExecutor(cluster))
+    assert [w.code for w in state.warnings] == ["lensError"] * 3
+    assert "defined in __main__" in state.warnings[0].message and "NoneType" not in state.warnings[0].message
+
+
+def test_keyboard_interrupt_in_a_lens_stops_a_dask_recompute(cluster):
+    carrier = pack_drafts([{"i": i} for i in range(6)])
+    store = Store.empty().add_draft(carrier).add_lens_instance("x", "promise.interrupt", carrier.id)
+    with pytest.raises(KeyboardInterrupt):
+        recompute_derived(store, registry=Registry((interrupt,)), executor=DaskExecutor(cluster))
