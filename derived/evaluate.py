@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from drafts.canonical import MAX_DEPTH, freeze_with_canon
 from drafts.draft import Draft, check_output
 from drafts.errors import DraftError
 from lenses.lens import FrameContext, Lens, Output
@@ -32,6 +33,7 @@ INTERRUPTED = "interrupted"
 """``CallOutcome.error_code`` of a call the lens ended with KeyboardInterrupt (never a warning)."""
 _GENERATOR = type(x for x in ())
 _PLAIN_ITERABLES = (_GENERATOR, list, tuple)
+_ROOM = MAX_DEPTH - 1  # a payload sits one level inside its draft's document
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -139,26 +141,23 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
         del items[limit:]
     outputs = []
     for index, item in enumerate(items):
-        if type(item) is Output:
-            payload, meta = item.payload, item.meta
-            if meta is not None and not isinstance(meta, Mapping):
-                return _invalid(index, f"Output.meta must be a mapping or None, got {type(meta).__name__}")
-            if meta:
-                clash = sorted(k for k in RESERVED_META_KEYS if k in meta)
-                if clash:
-                    return _invalid(index, f"Output.meta keys {clash} are reserved for the engine")
-        else:
-            payload, meta = item, None
         try:
-            outputs.append(CheckedOutput(*_reordered(check_output(payload, meta))))
+            if type(item) is Output:
+                meta = item.meta
+                if meta is not None and not isinstance(meta, Mapping):
+                    return _invalid(index, f"Output.meta must be a mapping or None, got {type(meta).__name__}")
+                if meta:
+                    clash = sorted(k for k in RESERVED_META_KEYS if k in meta)
+                    if clash:
+                        return _invalid(index, f"Output.meta keys {clash} are reserved for the engine")
+                fp, cp, fm, cm = check_output(item.payload, meta)
+                outputs.append(CheckedOutput(fp, fm, cp, cm))
+            else:
+                fp, cp = freeze_with_canon(item, "payload", Draft, _ROOM)  # check_output without meta
+                outputs.append(CheckedOutput(fp, None, cp))
         except DraftError as exc:
             return _invalid(index, str(exc))
     return CallOutcome(outputs=tuple(outputs), overflow=overflow)
-
-
-def _reordered(checked: tuple) -> tuple:
-    frozen_payload, canon_payload, frozen_meta, canon_meta = checked
-    return frozen_payload, frozen_meta, canon_payload, canon_meta
 
 
 def _invalid(index: int, message: str) -> CallOutcome:
@@ -175,7 +174,8 @@ def _from_result(result: ExecutionResult, limit: int) -> CallOutcome:
     outputs = []
     for index, payload in enumerate(result.outputs[:limit]):
         try:
-            outputs.append(CheckedOutput(*_reordered(check_output(payload, None))))
+            fp, cp, fm, cm = check_output(payload, None)
+            outputs.append(CheckedOutput(fp, fm, cp, cm))
         except DraftError as exc:
             return CallOutcome(error_code="invalidOutput", error=f"output {index}: {exc}", result=result)
     return CallOutcome(outputs=tuple(outputs), overflow=len(result.outputs) > limit, result=result)

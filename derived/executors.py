@@ -12,12 +12,26 @@ name and code fingerprint, see ``lenses.lens``); the engine calls its
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .evaluate import describe_exception
 
 __all__ = ["SerialExecutor", "ProcessExecutor", "DaskExecutor", "ChunkFailed"]
+
+# The GC thresholds of this process before any recompute tuned them: what workers run with.
+_WORKER_GC_THRESHOLDS = gc.get_threshold()
+
+
+def _worker_starts() -> None:
+    """In each new worker process: the cyclic GC on, with ordinary thresholds.
+
+    A worker forked while a recompute runs would otherwise keep that
+    recompute's deferred full collections (``derived.recompute``) for life.
+    """
+    gc.enable()
+    gc.set_threshold(*_WORKER_GC_THRESHOLDS)
 
 
 class ChunkFailed:
@@ -91,7 +105,7 @@ class ProcessExecutor:
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(max_workers=self.max_workers)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.max_workers, initializer=_worker_starts)
         return self._pool
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:

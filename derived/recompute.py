@@ -90,33 +90,40 @@ def run_chunk(task: tuple) -> list[CallOutcome]:
     return out
 
 
-_frozen_lock = threading.Lock()
-_frozen_depth = 0
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_saved: tuple[int, int, int] | None = None
+FULL_COLLECTION_THRESHOLD = 10**9
+"""``gc`` threshold 2 while a recompute runs: no full collection starts until it ends."""
 
 
 @contextmanager
-def gc_frozen():
-    """Keep the cyclic GC on, but let its collections skip what lived before the recompute.
+def full_collections_deferred():
+    """Keep the cyclic GC on; only defer full (generation-2) collections until the recompute ends.
 
-    ``gc.freeze()`` moves every object tracked so far (the store, the memo,
-    the caller's heap) to the permanent generation; the objects a recompute
-    makes, and any cycle a lens leaves, are collected as usual.
-    ``gc.unfreeze()`` hands the frozen objects back to the oldest generation
-    when the outermost recompute (of any thread) ends. Nothing is switched
-    off, and worker processes forked meanwhile run with the GC on.
+    A recompute builds many long-lived objects (its outputs), and each full
+    collection walks all of them: with the default thresholds that was most
+    of the GC's cost (see benchmarks/README.md). Young collections still run
+    as usual, so a cycle a lens leaves behind is freed within a few calls.
+    The thresholds are process-wide, so they are set by the outermost
+    recompute (of any thread) and restored exactly when it ends; worker
+    processes reset them when they start (``derived.executors``). Nothing
+    switches the GC off.
     """
-    global _frozen_depth
-    with _frozen_lock:
-        _frozen_depth += 1
-        if _frozen_depth == 1:
-            gc.freeze()
+    global _gc_depth, _gc_saved
+    with _gc_lock:
+        _gc_depth += 1
+        if _gc_depth == 1:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(_gc_saved[0], _gc_saved[1], FULL_COLLECTION_THRESHOLD)
     try:
         yield
     finally:
-        with _frozen_lock:
-            _frozen_depth -= 1
-            if _frozen_depth == 0:
-                gc.unfreeze()
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                _gc_saved = None
 
 
 def recompute_derived(
@@ -146,9 +153,9 @@ def recompute_derived(
     """
     if not isinstance(store, Store):
         raise TypeError(f"recompute_derived takes a Store, got {type(store).__name__}")
-    # The cyclic GC stays on (a lens's cycles are collected as it runs); what
-    # already lives is frozen for the duration so collections skip it.
-    with gc_frozen():
+    # The cyclic GC stays on (a lens's cycles are collected as it runs); only
+    # full collections wait until the end.
+    with full_collections_deferred():
         session, planner, (instances, singles) = build_plan(
             store, default_registry if registry is None else registry, caps or Caps(), memo, force
         )
@@ -500,7 +507,7 @@ def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, 
                 batch["variantIndex"] = variant
                 extra["batch"] = (frozen_scalar_map(batch), batch)
             made.append(draft_from_checked(out.payload, out.canon_payload, out.meta, out.canon_meta, extra))
-    except DraftError as exc:  # checked where the lens ran; this only guards the engine's own meta
+    except DraftError as exc:  # checked where the lens ran, but for lone surrogates (found when hashing)
         return [], [warn("invalidOutput", f"output {len(made)}: {exc}", frame_index=index)]
     return made, []
 

@@ -77,6 +77,14 @@ def format_float(value: float) -> str:
     >>> [format_float(x) for x in (1.0, 0.1, 1e16, 1e15, 1e-5, 1e-6, -0.0, 1.5e300)]
     ['1.0', '0.1', '1e+16', '1000000000000000.0', '0.00001', '1e-6', '-0.0', '1.5e+300']
     """
+    text = repr(value)
+    if "e" not in text:
+        # repr is positional for 1e-4 <= |x| < 1e16 (and zeros), in exactly this format
+        return text
+    return _reformat(value)
+
+
+def _reformat(value: float) -> str:
     if value == 0.0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
     # repr gives the shortest round-trip digits (float_repr_style "short");

@@ -214,15 +214,15 @@ def check_output(payload: Any, meta: Mapping[str, Any] | None) -> tuple[Any, Any
     or None)`` for ``draft_from_checked``; raises DraftError naming the path
     of the first bad value. This is how a worker validates outputs where the
     lens ran: what it sends back is frozen JSON-like data, always picklable.
+    One check is left to ``draft_from_checked``, which names the draft: a
+    string that is not valid Unicode (a lone surrogate), which pickles fine.
     """
     frozen_payload, canon_payload = freeze_with_canon(payload, "payload", Draft, _ROOM)
-    _check_encodable(canon_payload, "payload")
     if not meta:
         return frozen_payload, canon_payload, None, None
     if not isinstance(meta, Mapping):
         raise DraftError(f"meta must be a mapping or None, got {type(meta).__name__}", "meta")
     frozen_meta, canon_meta = freeze_with_canon(meta, "meta", Draft, _ROOM)
-    _check_encodable(canon_meta, "meta")
     return frozen_payload, canon_payload, frozen_meta, canon_meta
 
 
@@ -239,13 +239,6 @@ def draft_from_checked(
     if frozen_meta is not None and canon_meta is None:
         frozen_meta, canon_meta = freeze_with_canon(frozen_meta, "meta", Draft, _ROOM)
     return _extended(frozen_payload, canon_payload, frozen_meta, canon_meta, extra)
-
-
-def _check_encodable(canon: Any, root: str) -> None:
-    try:
-        canonical_bytes(canon)
-    except orjson.JSONEncodeError as exc:
-        raise _explain_encode_error(*((canon, {}) if root == "payload" else ({}, canon)), exc) from None
 
 
 def _explain_encode_error(payload: Any, meta: Any, exc: Exception) -> DraftError:

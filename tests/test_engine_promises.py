@@ -364,22 +364,25 @@ class _Cycle:
 
 @lens("promise.cycles", version="1")
 def cycles(draft, params):
-    """Leaves a reference cycle per call; reports whether the GC is on where it runs."""
+    """Leaves a reference cycle per call; reports whether (and how) the GC runs where it runs."""
     _Cycle()
-    yield {"i": draft.payload["i"], "gc": gc.isenabled()}
+    yield {"i": draft.payload["i"], "gc": gc.isenabled(), "thresholds": list(gc.get_threshold())}
 
 
-def test_the_gc_stays_on_and_collects_a_lenss_cycles_during_a_recompute(two):
+def test_the_gc_stays_on_and_collects_a_lenss_cycles_during_a_recompute():
     reg = Registry((cycles,))
+    before = gc.get_threshold()
     store = _carrier_store("promise.cycles", n=3000)
     _CYCLES.update(live=0, most=0)
     state = recompute_derived(store, registry=reg, caps=Caps(max_frames_evaluated=3000,
                                                               max_total_drafts_per_batch=3000))
     assert len(state.outputs("x")) == 3000 and all(d.payload["gc"] for d in state.outputs("x"))
     assert _CYCLES["most"] < 1500  # collected as the recompute ran, not all kept until it ended
-    assert gc.isenabled() and not gc.get_freeze_count()
-    on_workers = recompute_derived(_carrier_store("promise.cycles", n=8), registry=reg, executor=two)
+    assert gc.isenabled() and gc.get_threshold() == before
+    with ProcessExecutor(1) as fresh:  # its worker is forked while a recompute runs
+        on_workers = recompute_derived(_carrier_store("promise.cycles", n=8), registry=reg, executor=fresh)
     assert [d.payload["gc"] for d in on_workers.outputs("x")] == [True] * 8
+    assert {tuple(d.payload["thresholds"]) for d in on_workers.outputs("x")} == {before}
 
 
 # -- item 1 (journals): the id scheme is recorded, and another scheme is a clear error -------------------------
