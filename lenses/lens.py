@@ -224,7 +224,8 @@ def _function_shape(fn: Any) -> tuple:
     target = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(target, "__code__", None)
     if code is None:
-        call = getattr(type(target), "__call__", None)
+        call = type(target).__dict__.get("__call__") or next(
+            (c.__dict__["__call__"] for c in type(target).__mro__ if "__call__" in c.__dict__), None)
         code = getattr(call, "__code__", None)
         target_name = f"{type(target).__module__}.{type(target).__qualname__}"
     else:

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drafts import Draft, make_draft
-from drafts.canonical import MAX_DEPTH, canonical_bytes, encode_reference, format_float, freeze_with_canon
+from drafts.canonical import (
+    MAX_DEPTH,
+    canonical_bytes,
+    encode_reference,
+    format_float,
+    freeze_with_canon,
+)
 from drafts.draft import ID_SCHEME, draft_from_json
 from tests.golden import vectors
 from tests.strategies import drafts, json_values

@@ -16,7 +16,15 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from derived import Caps, Memo, ProcessExecutor, SerialExecutor, Workspace, plan_session, recompute_derived
+from derived import (
+    Caps,
+    Memo,
+    ProcessExecutor,
+    SerialExecutor,
+    Workspace,
+    plan_session,
+    recompute_derived,
+)
 from derived.recompute import run_chunk
 from drafts import DraftError, Store, make_draft, pack_drafts
 from drafts.canonical import MAX_DEPTH

@@ -11,6 +11,7 @@ import attrs
 import orjson
 import pytest
 
+from drafts.draft import ID_SCHEME
 from drafts.errors import (
     ActiveSessionExists,
     InvalidSessionArgument,
@@ -19,7 +20,6 @@ from drafts.errors import (
     SessionNotFound,
     SessionUserMismatch,
 )
-from drafts.draft import ID_SCHEME
 from drafts.journal import Recorder, read_journal
 from drafts.sessions import SessionEvent, SessionManager
 

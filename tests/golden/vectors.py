@@ -107,8 +107,7 @@ def values() -> list[Any]:
 
 
 def build() -> list[dict]:
-    from drafts import make_draft
-    from drafts import Draft
+    from drafts import Draft, make_draft
     from drafts.canonical import canonical_bytes, freeze_with_canon
 
     rows = []
