@@ -15,6 +15,7 @@ from .canonical import (
     MAX_DEPTH,
     _pmap_from_pairs,
     canonical_bytes,
+    format_float,
     freeze_with_canon,
     frozen_scalar_map,
     path_of,
@@ -292,6 +293,13 @@ def _from_document(doc: Any, where: str) -> Draft:
     if not isinstance(meta, dict):
         raise DraftError("meta must be an object", where + ".meta")
     draft = make_draft(payload, meta)
+    if draft.id != doc["id"] and doc["id"] == _orjson_3_11_6_id(draft):
+        raise DraftError(
+            f"id {doc['id']!r} was made by a draftlens whose ids depended on orjson (<= 3.11.6 writes the "
+            f"float 1e16 as '1e16'); under id scheme {ID_SCHEME!r} (floats written '1e+16') the same content "
+            f"is {draft.id!r}. The content is intact: make the draft again (make_draft) to name it",
+            where,
+        )
     if draft.id != doc["id"]:
         raise DraftError(
             f"id {doc['id']!r} does not match the content (content gives {draft.id!r}); "
@@ -299,6 +307,27 @@ def _from_document(doc: Any, where: str) -> Draft:
             where,
         )
     return draft
+
+
+def _orjson_3_11_6_id(draft: Draft) -> str:
+    """The id an older draftlens gave ``draft`` with orjson <= 3.11.6 (exponents without '+').
+
+    Only asked when a text's id does not match, to say why instead of "changed".
+    """
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, PMap):
+            return {("$" + k if k[:1] == "$" else k): plain(v) for k, v in value.items()}
+        if isinstance(value, PVector):
+            return [plain(v) for v in value]
+        if type(value) is float:
+            return orjson.Fragment(format_float(value).replace("e+", "e"))
+        if type(value) is Draft:
+            return {DRAFT_MARK: value.id}
+        return value
+
+    data = canonical_bytes([plain(draft.payload), plain(draft.meta)])
+    return hashlib.blake2b(_ID_DOMAIN + data, digest_size=16).hexdigest()
 
 
 def _unescape(value: Any, where: str) -> Any:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drafts import Draft, make_draft
+from drafts import Draft, DraftError, make_draft
 from drafts.canonical import (
     MAX_DEPTH,
     canonical_bytes,
@@ -140,3 +140,19 @@ def test_orjson_is_only_asked_to_write_what_it_cannot_change():
     # so if a future orjson wrote them differently these tests would fail instead of ids changing.
     assert orjson.dumps("\x00\x1f\x7f\u2028é😀") == encode_reference("\x00\x1f\x7f\u2028é😀")
     assert MAX_DEPTH == 100
+
+
+def test_text_from_a_draftlens_whose_ids_depended_on_orjson_is_explained_not_called_changed():
+    # orjson <= 3.11.6 wrote 1e16 as '1e16': the id an older draftlens gave this content then.
+    import hashlib
+
+    old_bytes = b'[{"x":1e16,"y":[0.5,1e-7]},{}]'
+    old_id = hashlib.blake2b(b"draftlens.draft.v1\n" + old_bytes, digest_size=16).hexdigest()
+    text = b'{"id":"%s","meta":{},"payload":{"x":1e16,"y":[0.5,1e-7]}}' % old_id.encode()
+    with pytest.raises(DraftError, match=r"orjson \(<= 3.11.6 writes the float 1e16 as '1e16'\)") as info:
+        draft_from_json(text)
+    assert make_draft({"x": 1e16, "y": [0.5, 1e-7]}).id in str(info.value)
+    assert "changed after it was written" not in str(info.value)
+    tampered = text.replace(b"0.5", b"0.25")
+    with pytest.raises(DraftError, match="changed after it was written"):
+        draft_from_json(tampered)
