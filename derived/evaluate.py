@@ -122,8 +122,8 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
         elif isinstance(returned, Set):
             return CallOutcome(
                 error_code="invalidOutput",
-                error=f"lens returned a {type(returned).__name__}, whose order changes from process to process; "
-                "return a list (e.g. sorted(...)) or yield the outputs",
+                error=f"lens returned a {type(returned).__name__}, an unordered collection (a set's order changes "
+                "from process to process); return a list (e.g. sorted(...)) or yield the outputs",
             )
         elif isinstance(returned, (str, bytes, Mapping, Draft, Output)) or not isinstance(returned, Iterable):
             return CallOutcome(

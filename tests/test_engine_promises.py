@@ -15,6 +15,7 @@ import textwrap
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from derived import (
     Caps,
@@ -76,7 +77,8 @@ def test_a_lens_that_returns_a_set_gives_invalid_output(two):
     store = _carrier_store("odd.set", n=16)
     state = recompute_derived(store, registry=REG)
     warned = [w for w in state.warnings]
-    assert warned and all(w.code == "invalidOutput" and "lens returned a set" in w.message for w in warned)
+    assert warned and all(w.code == "invalidOutput" and "lens returned a set, an unordered" in w.message
+                          for w in warned)
     assert "return a list" in warned[0].message
     assert recompute_derived(store, registry=REG, executor=two) == state
 
@@ -138,7 +140,38 @@ def test_stores_whose_params_differ_in_type_or_sign_are_unequal(a, b):
     assert recompute_derived(one) == recompute_derived(again)
 
 
+TRICKY = [0, 0.0, -0.0, False, 1, 1.0, True, None, "1", 1e16, [1], [1.0], {"a": 1}, {"a": True}]
+
+
+@settings(max_examples=80)
+@given(st.sampled_from(TRICKY), st.sampled_from(TRICKY))
+def test_store_equality_is_derived_state_equality(a, b):
+    def store(v):
+        return Store.empty().add_lens_instance("s", "core.source", None, {"values": [{"v": v}]})
+
+    assert (store(a) == store(b)) == (recompute_derived(store(a)) == recompute_derived(store(b)))
+
+
 # -- item 10: nesting depth has one documented limit ---------------------------------------------------------
+
+
+@lens("promise.deep", version="1")
+def deep(draft, params):
+    """Yields a payload nested ``depth`` lists deep."""
+    value = "leaf"
+    for _ in range(draft.payload["depth"]):
+        value = [value]
+    yield value
+
+
+def test_outputs_up_to_max_depth_travel_from_workers_and_deeper_ones_are_invalid(two):
+    carrier = pack_drafts([{"depth": MAX_DEPTH - 1}, {"depth": MAX_DEPTH}, {"depth": 3000}])
+    store = Store.empty().add_draft(carrier).add_lens_instance("x", "promise.deep", carrier.id)
+    reg = Registry((deep,))
+    state = recompute_derived(store, registry=reg)
+    assert len(state.outputs("x")) == 1 and _frames_with(state, "invalidOutput") == [1, 2]
+    assert all("MAX_DEPTH" in w.message for w in state.warnings)
+    assert recompute_derived(store, registry=reg, executor=two) == state
 
 
 def _nested(depth):
