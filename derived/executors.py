@@ -75,8 +75,8 @@ class ProcessExecutor:
 
     Lenses reach workers by reference (module and name), so they must be
     importable there. Workers keep the modules they imported; when a lens's
-    code fingerprint changes (a module edited and reloaded), ``will_run``
-    replaces the workers, so a pool never runs stale code. Use it as a context
+    code fingerprint or version changes (a module edited and reloaded),
+    ``will_run`` replaces the workers, so a pool never runs stale code. Use it as a context
     manager, or call ``close()``.
     """
 
@@ -87,15 +87,15 @@ class ProcessExecutor:
             raise ValueError(f"max_workers must be an int >= 1 or None, got {max_workers!r}")
         self.max_workers = max_workers
         self._pool: cf.ProcessPoolExecutor | None = None
-        self._shipped: dict[tuple[str, str], str] = {}
+        self._shipped: dict[tuple[str, str], tuple[str, str, str]] = {}
 
     def will_run(self, lens: Any) -> None:
         """Before ``lens`` is shipped: new workers if they may hold other code under its name."""
         where = (lens.fn.__module__, lens.fn.__qualname__)
-        fingerprint = lens.code_fingerprint
-        if self._shipped.get(where, fingerprint) != fingerprint:
+        identity = (lens.id, lens.version, lens.code_fingerprint)
+        if self._shipped.get(where, identity) != identity:
             self.close()
-        self._shipped[where] = fingerprint
+        self._shipped[where] = identity
 
     @property
     def parallelism(self) -> int:

@@ -352,6 +352,10 @@ def test_a_reused_process_executor_never_runs_stale_lens_code(editable_module):
         second = editable_module("2", "?")  # edited, reloaded, version bumped: the README's advice
         state = recompute_derived(store, registry=Registry((second,)), executor=executor)
         assert _texts(state) == ["a?", "b?"] and state.warnings == ()
+        third = editable_module("3", "?")  # only the version bumped
+        state = recompute_derived(store, registry=Registry((third,)), executor=executor)
+        assert _texts(state) == ["a?", "b?"] and state.warnings == ()
+        assert {d.meta["provenance"]["lensVersion"] for d in state.outputs("x")} == {"3"}
 
 
 def test_changed_code_under_the_same_version_is_never_reused_and_warned(editable_module):
