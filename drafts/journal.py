@@ -127,7 +127,8 @@ ID_SCHEME_FIELD = "id_scheme"
 """The start event's field naming how the journal's draft ids were made
 (``drafts.draft.ID_SCHEME``). The recorder writes it into every start event;
 ``read_journal`` checks it and keeps it; ``read_boundaries`` checks it and
-hands the start event on without it (as SessionEvent has it). A journal without it was written before it existed, with scheme v1."""
+hands the start event on without it (as SessionEvent has it). A journal
+without it was written before it existed, with scheme v1."""
 
 
 def check_id_scheme(start: Mapping[str, Any], path: str | os.PathLike) -> dict:
