@@ -21,6 +21,7 @@ WARNING_CODES = (
     "invalidParams",
     "missingInput",
     "executionFailed",
+    "lensCodeChanged",
 )
 
 

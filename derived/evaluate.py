@@ -1,26 +1,84 @@
 """One lens call, isolated: whatever the lens does, the caller gets a CallOutcome.
 
 This is the unit an executor runs (and a memo caches). It is pure: same lens,
-params, input draft and context give the same outcome.
+params, input draft and context give the same outcome. Outputs are checked
+here, where the lens ran (``check_output``), so what travels back from a
+worker is frozen JSON-like data, and a bad output is that call's
+``invalidOutput`` and nothing else's.
+
+Exceptions: any ``BaseException`` a lens raises is that call's ``lensError``
+(``SystemExit`` included: a lens never ends a worker or the caller), except
+``KeyboardInterrupt``, which means "stop": the recompute raises it, on every
+executor, and nothing of that recompute reaches the memo.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 import attrs
 
-from drafts.draft import Draft
+from drafts.canonical import MAX_DEPTH, freeze_with_canon
+from drafts.draft import Draft, check_output
+from drafts.errors import DraftError
 from lenses.lens import FrameContext, Lens, Output
 from lenses.result import COMPLETED, ExecutionResult
 
-__all__ = ["CallOutcome", "call_lens", "RESERVED_META_KEYS"]
+from .signals import Terminated
+
+__all__ = ["CallOutcome", "CheckedOutput", "call_lens", "describe_exception", "RESERVED_META_KEYS", "INTERRUPTED"]
 
 RESERVED_META_KEYS = ("batch", "provenance")
+INTERRUPTED = "interrupted"
+"""``CallOutcome.error_code`` of a call the lens ended with KeyboardInterrupt (never a warning)."""
 _GENERATOR = type(x for x in ())
 _PLAIN_ITERABLES = (_GENERATOR, list, tuple)
+_ROOM = MAX_DEPTH - 1  # a payload sits one level inside its draft's document
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"TypeName: message"`` of any exception, even one whose ``__str__`` raises.
+
+    A message that is not valid Unicode (a lone surrogate) is escaped, so the
+    warning can always be printed and written as JSON.
+    """
+    name = getattr(type(exc), "__name__", "Exception")
+    try:
+        text = str(exc)
+    except BaseException as inner:  # noqa: BLE001 - a broken __str__ must not crash the recompute
+        text = f"<str() of this exception raised {getattr(type(inner), '__name__', 'an exception')}>"
+    if type(text) is not str:
+        text = "<str() of this exception returned no str>"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return f"{name}: {text}"
+
+
+class CheckedOutput:
+    """One output, checked and frozen where the lens ran: a draft-to-be.
+
+    ``payload`` / ``meta`` are frozen (``meta`` None when empty); the canonical
+    forms ride along in-process and are dropped when pickled (they hold
+    ``orjson.Fragment``), to be rebuilt from the frozen values.
+    """
+
+    __slots__ = ("payload", "meta", "canon_payload", "canon_meta")
+
+    def __init__(self, payload: Any, meta: Any, canon_payload: Any = None, canon_meta: Any = None):
+        self.payload = payload
+        self.meta = meta
+        self.canon_payload = canon_payload
+        self.canon_meta = canon_meta
+
+    def __reduce__(self):
+        return (CheckedOutput, (self.payload, self.meta))
+
+    def __repr__(self) -> str:
+        return f"CheckedOutput({self.payload!r}, {self.meta!r})"
 
 
 @attrs.frozen
@@ -29,10 +87,10 @@ class CallOutcome:
 
     ``overflow`` says the call yielded more than the limit it was read to;
     ``result`` is the ExecutionResult of a job-running (media) lens;
-    ``worker_failed`` marks a call lost with its worker (never cached);
-    ``details`` are ``(key, value)`` pairs for the warning (a ``lensError``
-    carries the exception type and message, the lens's file and line, and a
-    short traceback).
+    ``worker_failed`` marks a call lost with its worker, or a lens that could
+    not reach one (never cached); ``details`` are ``(key, value)`` pairs for
+    the warning (a ``lensError`` carries the exception type and message, the
+    lens's file and line, and a short traceback).
     """
 
     outputs: tuple = ()
@@ -45,12 +103,15 @@ class CallOutcome:
 
 
 def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit: int) -> CallOutcome:
-    """Call ``lens`` once and read at most ``limit + 1`` outputs.
+    """Call ``lens`` once, read at most ``limit + 1`` outputs and check the kept ones.
 
     ``context`` is a ``FrameContext``, or a ``(instance_id, batch_id,
     frame_index)`` tuple turned into one only for a lens that asks for it.
     Reading stops one past the limit, so a lens that yields forever cannot
-    hang a recompute; the cap decides what is kept.
+    hang a recompute; the cap decides what is kept. A lens must return a
+    list, a tuple, a generator or another ordered iterable; a ``set`` (or any
+    ``collections.abc.Set``) is ``invalidOutput``, since its order changes
+    from process to process.
     """
     try:
         if lens.takes_context:
@@ -63,6 +124,12 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
             pass
         elif isinstance(returned, ExecutionResult):
             return _from_result(returned, limit)
+        elif isinstance(returned, Set):
+            return CallOutcome(
+                error_code="invalidOutput",
+                error=f"lens returned a {type(returned).__name__}, an unordered collection (a set's order changes "
+                "from process to process); return a list (e.g. sorted(...)) or yield the outputs",
+            )
         elif isinstance(returned, (str, bytes, Mapping, Draft, Output)) or not isinstance(returned, Iterable):
             return CallOutcome(
                 error_code="invalidOutput",
@@ -70,24 +137,33 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
                 "(wrap a single output in a list, or yield it)",
             )
         items = returned[: limit + 1] if type(returned) is list else list(itertools.islice(returned, limit + 1))
-    except Exception as exc:  # noqa: BLE001 - a lens error is data, not a crash
+    except KeyboardInterrupt:
+        return CallOutcome(error_code=INTERRUPTED, error="KeyboardInterrupt raised in the lens")
+    except Terminated:  # SIGTERM/SIGHUP: the job cleaned up on the way here; the whole run stops
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a lens error (even SystemExit) is data, not a crash
         return _lens_error(lens, exc)
     overflow = len(items) > limit
     if overflow:
         del items[limit:]
     outputs = []
     for index, item in enumerate(items):
-        if type(item) is Output:
-            meta = item.meta
-            if meta is not None and not isinstance(meta, Mapping):
-                return _invalid(index, f"Output.meta must be a mapping or None, got {type(meta).__name__}")
-            if meta:
-                clash = sorted(k for k in RESERVED_META_KEYS if k in meta)
-                if clash:
-                    return _invalid(index, f"Output.meta keys {clash} are reserved for the engine")
-            outputs.append((item.payload, meta or None))
-        else:
-            outputs.append((item, None))
+        try:
+            if type(item) is Output:
+                meta = item.meta
+                if meta is not None and not isinstance(meta, Mapping):
+                    return _invalid(index, f"Output.meta must be a mapping or None, got {type(meta).__name__}")
+                if meta:
+                    clash = sorted(k for k in RESERVED_META_KEYS if k in meta)
+                    if clash:
+                        return _invalid(index, f"Output.meta keys {clash} are reserved for the engine")
+                fp, cp, fm, cm = check_output(item.payload, meta)
+                outputs.append(CheckedOutput(fp, fm, cp, cm))
+            else:
+                fp, cp = freeze_with_canon(item, "payload", Draft, _ROOM)  # check_output without meta
+                outputs.append(CheckedOutput(fp, None, cp))
+        except DraftError as exc:
+            return _invalid(index, str(exc))
     return CallOutcome(outputs=tuple(outputs), overflow=overflow)
 
 
@@ -101,7 +177,7 @@ def _relative_file(filename: str, module: str) -> str:
     return "/".join(parts[-depth:])
 
 
-def _lens_error(lens: Lens, exc: Exception) -> CallOutcome:
+def _lens_error(lens: Lens, exc: BaseException) -> CallOutcome:
     """A ``lensError`` outcome: exception type and message, the lens's file and line, a short traceback.
 
     The line is the last one the traceback passed in the lens's own file (where
@@ -122,11 +198,11 @@ def _lens_error(lens: Lens, exc: Exception) -> CallOutcome:
             line = tb.tb_lineno
         tb = tb.tb_next
     where = _relative_file(lens_file, module) if lens_file else "?"
-    text = f"{type(exc).__name__}: {exc}"
+    text = describe_exception(exc)  # safe even when the exception's __str__ raises
     return CallOutcome(
         error_code="lensError",
         error=f"{text} (at {where}:{line})",
-        details=(("exception_type", type(exc).__name__), ("exception_message", str(exc)),
+        details=(("exception_type", type(exc).__name__), ("exception_message", text.split(": ", 1)[1]),
                  ("lens_file", where), ("lens_line", line), ("traceback", tuple(frames[-8:]))),
     )
 
@@ -142,5 +218,11 @@ def _from_result(result: ExecutionResult, limit: int) -> CallOutcome:
             error=f"{result.failure_class} failure: {result.message}",
             result=result,
         )
-    outputs = tuple((payload, None) for payload in result.outputs)
-    return CallOutcome(outputs=outputs[:limit], overflow=len(outputs) > limit, result=result)
+    outputs = []
+    for index, payload in enumerate(result.outputs[:limit]):
+        try:
+            fp, cp, fm, cm = check_output(payload, None)
+            outputs.append(CheckedOutput(fp, fm, cp, cm))
+        except DraftError as exc:
+            return CallOutcome(error_code="invalidOutput", error=f"output {index}: {exc}", result=result)
+    return CallOutcome(outputs=tuple(outputs), overflow=len(result.outputs) > limit, result=result)

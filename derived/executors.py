@@ -3,18 +3,38 @@
 Every executor maps one top-level function over chunk tasks and hands results
 back in task order, whatever order workers finish in. None retries: a chunk
 whose worker dies is a failed chunk, reported as such for each of its calls.
+
+An executor that is not ``in_process`` ships lenses by reference (module,
+name and code fingerprint, see ``lenses.lens``); the engine calls its
+``will_run(lens)``, if it has one, before shipping a lens.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .evaluate import describe_exception
 from .signals import Terminated, kill_children, raise_on_signals
 
 __all__ = ["SerialExecutor", "ProcessExecutor", "DaskExecutor", "ChunkFailed"]
+
+# The GC thresholds of this process before any recompute tuned them: what workers run with.
+_WORKER_GC_THRESHOLDS = gc.get_threshold()
+
+
+def _worker_starts() -> None:
+    """In each new worker process: the cyclic GC on, with ordinary thresholds; stop signals clean up.
+
+    A worker forked while a recompute runs would otherwise keep that
+    recompute's deferred full collections (``derived.recompute``) for life.
+    """
+    gc.enable()
+    gc.set_threshold(*_WORKER_GC_THRESHOLDS)
+    raise_on_signals()  # SIGTERM/SIGHUP stop the worker's job cleanly (``derived.signals``)
 
 
 class ChunkFailed:
@@ -40,6 +60,7 @@ class SerialExecutor:
     """Runs every chunk in this process, in order (the default)."""
 
     parallelism = 1
+    in_process = True
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
         out = []
@@ -65,17 +86,31 @@ class ProcessExecutor:
     """Runs chunks in ``max_workers`` local processes.
 
     Lenses reach workers by reference (module and name), so they must be
-    importable there. Use it as a context manager, or call ``close()``.
-    If the caller is interrupted while chunks run (Ctrl-C, or ``Terminated``
-    from a SIGTERM/SIGHUP), every worker is sent SIGTERM: each stops its job
-    the same clean way (FFmpeg killed, temporary files removed) and exits.
+    importable there. Workers keep the modules they imported; when a lens's
+    code fingerprint or version changes (a module edited and reloaded),
+    ``will_run`` replaces the workers, so a pool never runs stale code. Use it as a context
+    manager, or call ``close()``. If the caller is interrupted while chunks
+    run (Ctrl-C, or ``Terminated`` from a SIGTERM/SIGHUP), every worker is
+    sent SIGTERM: each stops its job the same clean way (FFmpeg killed,
+    temporary files removed) and exits.
     """
+
+    in_process = False
 
     def __init__(self, max_workers: int | None = None):
         if max_workers is not None and (type(max_workers) is not int or max_workers < 1):
             raise ValueError(f"max_workers must be an int >= 1 or None, got {max_workers!r}")
         self.max_workers = max_workers
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._shipped: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def will_run(self, lens: Any) -> None:
+        """Before ``lens`` is shipped: new workers if they may hold other code under its name."""
+        where = (lens.fn.__module__, lens.fn.__qualname__)
+        identity = (lens.id, lens.version, lens.code_fingerprint)
+        if self._shipped.get(where, identity) != identity:
+            self.close()
+        self._shipped[where] = identity
 
     @property
     def parallelism(self) -> int:
@@ -85,7 +120,7 @@ class ProcessExecutor:
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(max_workers=self.max_workers, initializer=raise_on_signals)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.max_workers, initializer=_worker_starts)
         return self._pool
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
@@ -108,8 +143,10 @@ class ProcessExecutor:
             except cf.process.BrokenProcessPool as exc:
                 broken = True
                 out[index] = ChunkFailed(f"worker process died: {exc}")
-            except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable task: that chunk fails
-                out[index] = ChunkFailed(f"{type(exc).__name__}: {exc}")
+            except (KeyboardInterrupt, Terminated):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - e.g. an unpicklable task: that chunk fails
+                out[index] = ChunkFailed(describe_exception(exc))
             on_done(index)
         if broken:  # a broken pool cannot be used again
             self.close()
@@ -119,6 +156,7 @@ class ProcessExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._shipped.clear()
 
     def terminate(self, grace_s: float = 30.0) -> None:
         """Stop every worker now: SIGTERM (each cleans up its job and exits), then SIGKILL after ``grace_s``."""
@@ -146,20 +184,26 @@ class ProcessExecutor:
         return f"ProcessExecutor(max_workers={self.max_workers})"
 
 
-def _no_scheduler_retries(dask_scheduler: Any) -> int:
-    previous = dask_scheduler.allowed_failures
-    dask_scheduler.allowed_failures = 0
-    return previous
+def _times_lost(keys: list, dask_scheduler: Any = None) -> dict:
+    """On the scheduler: how often each task's worker died while running it (``TaskState.suspicious``)."""
+    tasks = dask_scheduler.tasks
+    return {key: tasks[key].suspicious for key in keys if key in tasks and tasks[key].suspicious}
 
 
 class DaskExecutor:
     """Runs chunks on a Dask cluster (``pip install "draftlens[dask]"``).
 
-    ``client_or_address`` is a ``distributed.Client`` or a scheduler address.
-    Dask would re-run a task whose worker died (``allowed-failures``); that is
-    an implicit retry, so the scheduler is set to 0 allowed failures when this
-    executor connects, and a lost worker becomes a failed chunk.
+    ``client_or_address`` is a ``distributed.Client`` or a scheduler address
+    (then this executor opens its own client, never made the default, and
+    closes it in ``close()``). The scheduler and client are used as given:
+    nothing in them is changed. Dask may re-run a task whose worker died
+    (the scheduler's ``allowed-failures``); draftlens never retries (seed
+    002: no implicit retries), so a chunk whose worker was lost while running
+    it is FAILED (execution) even if a re-run finished: every call in it gets
+    the failure, never the re-run's outputs.
     """
+
+    in_process = False
 
     def __init__(self, client_or_address: Any):
         try:
@@ -167,8 +211,10 @@ class DaskExecutor:
         except ImportError as exc:  # pragma: no cover - depends on the extra
             raise ImportError('DaskExecutor needs the dask extra: pip install "draftlens[dask]"') from exc
         self._owns_client = not isinstance(client_or_address, Client)
-        self.client = Client(client_or_address) if self._owns_client else client_or_address
-        self.client.run_on_scheduler(_no_scheduler_retries)
+        if self._owns_client:
+            self.client = Client(client_or_address, set_as_default=False)
+        else:
+            self.client = client_or_address
 
     @property
     def parallelism(self) -> int:
@@ -182,12 +228,24 @@ class DaskExecutor:
         futures = self.client.map(fn, list(tasks), pure=False, retries=0)
         position = {f.key: i for i, f in enumerate(futures)}
         out: list = [None] * len(tasks)
+        finished = []
         for future in as_completed(futures):
             index = position[future.key]
             try:
                 out[index] = future.result()
+                finished.append(index)
             except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: that chunk fails
-                out[index] = ChunkFailed(f"{type(exc).__name__}: {exc}")
+                out[index] = ChunkFailed(describe_exception(exc))
+                on_done(index)
+        # Asked while this map still holds the futures, so the scheduler still knows them.
+        lost = self.client.run_on_scheduler(_times_lost, [futures[i].key for i in finished]) if finished else {}
+        for index in finished:
+            times = lost.get(futures[index].key)
+            if times:
+                out[index] = ChunkFailed(
+                    f"ran more than once: its worker died {times} time(s) while running it and Dask ran it again "
+                    "(the scheduler's allowed-failures); draftlens does not retry, so the re-run is not used"
+                )
             on_done(index)
         return out
 

@@ -2,12 +2,17 @@
 
 Two layers, both keyed by content and never by time or position alone:
 
-- calls: ``(lens id, version, resolved params, input draft id[, frame index])``
-  -> ``CallOutcome`` — the contract's key; two instances with the same lens and
-  params share their calls;
+- calls: ``(lens id, version, code fingerprint, resolved params, input draft
+  id[, frame index])`` -> ``CallOutcome`` — the contract's key plus the lens's
+  code fingerprint; two instances with the same lens and params share their calls;
 - chunks: one instance's assembled drafts for a run of frames, keyed by the
-  batch id, the chunk's first frame, the per-frame cap and the ids of its
-  frames — so an unchanged chunk of 256 frames costs one lookup.
+  batch id, the code fingerprint, the chunk's first frame, the per-frame cap
+  and the ids of its frames — so an unchanged chunk of 256 frames costs one lookup.
+
+It also remembers the last code fingerprint it saw for each ``(lens id,
+version)``: when a lens's code changes but its version does not, nothing
+computed by the old code is reused and the recompute warns
+``lensCodeChanged`` (the one warning that depends on the memo's history).
 
 A memo never changes what is computed, only whether it is computed again.
 Only the engine writes to it, after results come back, never during a job.
@@ -33,7 +38,16 @@ class Memo:
         self._calls: dict[Any, Any] = {}
         self._chunks: dict[Any, Any] = {}
         self._carriers: dict[tuple[str, ...], Any] = {}
+        self._lens_code: dict[tuple[str, str], str] = {}
         self.max_calls = max_calls
+
+    # -- lens code ---------------------------------------------------------------
+    def lens_code(self, key: tuple[str, str]) -> str | None:
+        """The code fingerprint last recorded for ``(lens id, version)``, or None."""
+        return self._lens_code.get(key)
+
+    def record_lens_code(self, seen: dict[tuple[str, str], str]) -> None:
+        self._lens_code.update(seen)
 
     # -- calls -----------------------------------------------------------------
     def get_call(self, key: Any) -> Any:
@@ -72,6 +86,7 @@ class Memo:
         self._calls.clear()
         self._chunks.clear()
         self._carriers.clear()
+        self._lens_code.clear()
 
     def __len__(self) -> int:
         return len(self._calls)

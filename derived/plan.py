@@ -133,8 +133,12 @@ class FramePlan:
 
 
 def call_key(lens: Lens, params_key: bytes, draft: Draft | None, frame_index: int | None, described: Any) -> tuple:
-    """The memo key of one call: lens, version, resolved params, input id (+ position, engine)."""
-    key = (lens.id, lens.version, params_key, draft.id if draft is not None else None)
+    """The memo key of one call: lens, version, code fingerprint, resolved params, input id (+ position, engine).
+
+    The code fingerprint keeps the memo from handing out results of other
+    code under the same version label (see ``lensCodeChanged``).
+    """
+    key = (lens.id, lens.version, lens.code_fingerprint, params_key, draft.id if draft is not None else None)
     if lens.takes_context:
         key += (frame_index,)
     if described is not None:
@@ -182,7 +186,9 @@ def _describe(lens: Lens, draft: Draft, params: Any, context: tuple) -> Any:
     try:
         return lens.describe(draft, params, FrameContext(*context)) if lens.takes_context else lens.describe(draft, params)
     except Exception as exc:  # noqa: BLE001 - a describe error is a validation failure of that frame
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        from .evaluate import describe_exception
+
+        return {"error": describe_exception(exc)}
 
 
 class Planner:
@@ -297,7 +303,7 @@ class Planner:
         chunk_keys, cached_chunks = [], []
         for start in range(0, evaluated, CHUNK_FRAMES):
             ids = tuple([d.id for d in drafts[start:start + CHUNK_FRAMES]])
-            key = (plan.batch_id, start, cap, ids)
+            key = (plan.batch_id, lens.code_fingerprint, start, cap, ids)
             chunk_keys.append(key)
             cached_chunks.append(memo.get_chunk(key) if use_chunks else None)
         # Keys and lookups only for frames whose chunk the memo does not hold whole.
@@ -583,7 +589,7 @@ def plan_session(
     >>> s.job_count, s.is_dag, [s.job(j).frame_index for j in s.topological_order]
     (2, True, [0, 1])
     """
-    session, _, _ = build_plan(store, registry or default_registry, caps or Caps(), memo, force)
+    session, _, _ = build_plan(store, default_registry if registry is None else registry, caps or Caps(), memo, force)
     if monitor is not None:
         monitor.observe_session(session)
     return session

@@ -12,6 +12,7 @@ frame it concerns; nothing touches the store.
 from __future__ import annotations
 
 import gc
+import threading
 from array import array
 from contextlib import contextmanager
 from itertools import accumulate
@@ -22,7 +23,7 @@ from pyrsistent import pmap
 
 from drafts.canonical import frozen_scalar_map
 from drafts.carrier import is_packed_carrier, pack_drafts
-from drafts.draft import Draft, make_draft_extending
+from drafts.draft import Draft, draft_from_checked
 from drafts.errors import DraftError
 from drafts.store import OutputOf, Store
 from lenses import default_registry
@@ -32,7 +33,7 @@ from lenses.result import FAILED, ExecutionResult
 
 from .caps import Caps
 from .diagnostics import DerivedWarning
-from .evaluate import CallOutcome, call_lens
+from .evaluate import INTERRUPTED, CallOutcome, call_lens
 from .executors import ChunkFailed, SerialExecutor, task_size
 from .plan import CHUNK_FRAMES, FramePlan, InstancePlan, build_plan, describe_failure, job_id_for
 from .state import BatchFrameIndex, BatchSummary, DerivedState
@@ -70,22 +71,59 @@ def is_batched(lens: Lens, draft: Draft | None) -> bool:
 
 
 def run_chunk(task: tuple) -> list[CallOutcome]:
-    """The one function executors run: a chunk of calls of one lens, in order."""
+    """The one function executors run: a chunk of calls of one lens, in order.
+
+    A lens that did not arrive in a worker (``lenses.lens.UnavailableLens``:
+    its code differs there, or it cannot be found) fails each call with the
+    reason; a call the lens ended with KeyboardInterrupt ends the chunk.
+    """
     lens, params, items, limit = task
-    return [call_lens(lens, params, draft, context, limit) for draft, context in items]
+    if type(lens) is not Lens:
+        reason = getattr(lens, "reason", f"not a lens: {type(lens).__name__}")
+        return [CallOutcome(error_code="lensError", error=reason, worker_failed=True) for _ in items]
+    out = []
+    for draft, context in items:
+        outcome = call_lens(lens, params, draft, context, limit)
+        out.append(outcome)
+        if outcome.error_code == INTERRUPTED:
+            break
+    return out
+
+
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_saved: tuple[int, int, int] | None = None
+FULL_COLLECTION_THRESHOLD = 10**9
+"""``gc`` threshold 2 while a recompute runs: no full collection starts until it ends."""
 
 
 @contextmanager
-def _gc_paused():
-    # A recompute allocates many short-lived containers and builds no cycles;
-    # generation-0 collections walking the growing heap cost more than the work.
-    enabled = gc.isenabled()
-    gc.disable()
+def full_collections_deferred():
+    """Keep the cyclic GC on; only defer full (generation-2) collections until the recompute ends.
+
+    A recompute builds many long-lived objects (its outputs), and each full
+    collection walks all of them: with the default thresholds that was most
+    of the GC's cost (see benchmarks/README.md). Young collections still run
+    as usual, so a cycle a lens leaves behind is freed within a few calls.
+    The thresholds are process-wide, so they are set by the outermost
+    recompute (of any thread) and restored exactly when it ends; worker
+    processes reset them when they start (``derived.executors``). Nothing
+    switches the GC off.
+    """
+    global _gc_depth, _gc_saved
+    with _gc_lock:
+        _gc_depth += 1
+        if _gc_depth == 1:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(_gc_saved[0], _gc_saved[1], FULL_COLLECTION_THRESHOLD)
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                _gc_saved = None
 
 
 def recompute_derived(
@@ -115,9 +153,11 @@ def recompute_derived(
     """
     if not isinstance(store, Store):
         raise TypeError(f"recompute_derived takes a Store, got {type(store).__name__}")
-    with _gc_paused():
+    # The cyclic GC stays on (a lens's cycles are collected as it runs); only
+    # full collections wait until the end.
+    with full_collections_deferred():
         session, planner, (instances, singles) = build_plan(
-            store, registry or default_registry, caps or Caps(), memo, force
+            store, default_registry if registry is None else registry, caps or Caps(), memo, force
         )
         if monitor is not None:
             monitor.observe_session(session)
@@ -163,6 +203,7 @@ class _Run:
         self.origins: dict[Any, tuple] = {}
         self.live_chunks: dict[Any, _Chunk] = {}
         self.live_carriers: dict[tuple[str, ...], Draft] = {}
+        self.lens_codes: dict[tuple[str, str], str] = {}
         self.done = 0
         self.total = 0
 
@@ -184,6 +225,7 @@ class _Run:
             self.warnings.append(plan.problem)
             return
         self.batch_ids[instance_id] = plan.batch_id
+        self._check_code(plan)
         provenance_plain = {"lensId": plan.lens.id, "lensVersion": plan.lens.version, "lensInstanceId": instance_id}
         provenance = (pmap(provenance_plain), provenance_plain)  # one frozen map shared by every output
         if plan.expanding:
@@ -204,6 +246,24 @@ class _Run:
         for d in kept:
             drafts[d.id] = d
 
+    def _check_code(self, plan: InstancePlan) -> None:
+        """Warn when the memo saw other code under this lens id and version (nothing of it is reused)."""
+        if self.memo is None:
+            return
+        lens = plan.lens
+        fingerprint = lens.code_fingerprint
+        before = self.memo.lens_code(lens.key)
+        if before is not None and before != fingerprint:
+            self.warnings.append(DerivedWarning(
+                "lensCodeChanged",
+                f"lens {lens.id!r} v{lens.version}: its code changed since the memo's last results, but not its "
+                "version; no result of the old code was reused (bump the version when a lens computes "
+                "something else, so outputs' provenance tells them apart)",
+                plan.instance_id, plan.batch_id, None,
+                {"lensId": lens.id, "lensVersion": lens.version, "was": before, "now": fingerprint},
+            ))
+        self.lens_codes[lens.key] = fingerprint
+
     def _carrier(self, upstream: tuple[Draft, ...]) -> Draft:
         ids = tuple([d.id for d in upstream])
         if self.memo is None:
@@ -219,15 +279,33 @@ class _Run:
         return warn
 
     def _execute(self, lens: Lens, params: Any, items: list, limit: int) -> list[CallOutcome]:
-        """Run calls through the executor in chunks; a failed chunk fails each of its calls."""
-        size = task_size(len(items), getattr(self.executor, "parallelism", 1), CHUNK_FRAMES)
+        """Run calls through the executor in chunks; a failed chunk fails each of its calls.
+
+        An executor that is not ``in_process`` ships the lens by reference: a
+        lens that cannot be shipped fails each call with a warning that says
+        why; ``will_run(lens)``, where an executor has it, lets it make sure
+        its workers run this code (``ProcessExecutor`` restarts them if not).
+        """
+        executor = self.executor
+        if not getattr(executor, "in_process", False):
+            problem = lens.shipping_problem()
+            if problem is not None:
+                self._finished(len(items))
+                message = f"{problem} (executor: {executor!r})"
+                return [CallOutcome(error_code="lensError", error=message, worker_failed=True) for _ in items]
+            will_run = getattr(executor, "will_run", None)
+            if will_run is not None:
+                will_run(lens)
+        size = task_size(len(items), getattr(executor, "parallelism", 1), CHUNK_FRAMES)
         tasks = [(lens, params, items[i:i + size], limit) for i in range(0, len(items), size)]
         sizes = [len(t[2]) for t in tasks]
-        chunks = self.executor.map(run_chunk, tasks, lambda index: self._finished(sizes[index]))
+        chunks = executor.map(run_chunk, tasks, lambda index: self._finished(sizes[index]))
         out: list[CallOutcome] = []
         for task, chunk in zip(tasks, chunks, strict=True):
             if isinstance(chunk, ChunkFailed):
                 out.extend(_worker_failure(lens, chunk.reason) for _ in task[2])
+            elif any(outcome.error_code == INTERRUPTED for outcome in chunk):
+                raise KeyboardInterrupt(f"lens {lens.id!r} raised KeyboardInterrupt; the recompute stopped")
             else:
                 out.extend(chunk)
         return out
@@ -317,12 +395,15 @@ class _Run:
         cacheable = self.memo is not None and lens.describe is None
         for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
             chunk = fp.cached_chunks[chunk_no]
+            keep = cacheable
             if chunk is None:
                 end = min(start + CHUNK_FRAMES, evaluated)
                 chunk = self._assemble(fp, outcomes, start, end, batch_id, provenance, warn)
-                if cacheable and not any(outcomes[i].worker_failed for i in range(start, end)):
+                # A call lost with its worker (or a lens that could not reach one) is never kept.
+                keep = cacheable and not any(outcomes[i].worker_failed for i in range(start, end))
+                if keep:
                     self.memo.put_chunk(fp.chunk_keys[chunk_no], chunk)
-            if cacheable:
+            if keep:
                 self.live_chunks[fp.chunk_keys[chunk_no]] = chunk
             chunks.append(chunk)
             self.warnings.extend(chunk.warnings)
@@ -430,6 +511,7 @@ class _Run:
         if self.memo is not None:
             self.memo.replace_chunks(self.live_chunks)
             self.memo.replace_carriers(self.live_carriers)
+            self.memo.record_lens_code(self.lens_codes)
         return DerivedState(
             outputs=self.outputs,
             drafts=self.drafts,
@@ -451,13 +533,13 @@ def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, 
     made = []
     extra = {"provenance": provenance}
     try:
-        for variant, (payload, meta) in enumerate(outcome.outputs):
+        for variant, out in enumerate(outcome.outputs):
             if batch_meta is not None:
                 batch = batch_meta.copy()
                 batch["variantIndex"] = variant
                 extra["batch"] = (frozen_scalar_map(batch), batch)
-            made.append(make_draft_extending(payload, meta, extra))
-    except DraftError as exc:
+            made.append(draft_from_checked(out.payload, out.canon_payload, out.meta, out.canon_meta, extra))
+    except DraftError as exc:  # checked where the lens ran, but for lone surrogates (found when hashing)
         return [], [warn("invalidOutput", f"output {len(made)}: {exc}", frame_index=index)]
     return made, []
 

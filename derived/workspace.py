@@ -53,7 +53,7 @@ class Workspace:
         recorder: Any = None,
         history: History | None = None,
     ):
-        self.registry = registry or default_registry
+        self.registry = default_registry if registry is None else registry
         self.caps = caps or Caps()
         self.executor = executor
         self._memo = Memo()

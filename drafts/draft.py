@@ -12,8 +12,10 @@ from pyrsistent import PMap, PVector, pmap
 
 from .canonical import (
     DRAFT_MARK,
+    MAX_DEPTH,
     _pmap_from_pairs,
     canonical_bytes,
+    format_float,
     freeze_with_canon,
     frozen_scalar_map,
     path_of,
@@ -21,11 +23,25 @@ from .canonical import (
 )
 from .errors import DraftError
 
-__all__ = ["Draft", "make_draft", "make_draft_extending", "draft_from_json", "draft_id_of"]
+__all__ = [
+    "ID_SCHEME",
+    "Draft",
+    "check_output",
+    "draft_from_checked",
+    "draft_from_json",
+    "draft_id_of",
+    "make_draft",
+    "make_draft_extending",
+]
 
-# Bumped only if the canonical encoding ever changes: ids name the scheme too.
-_ID_DOMAIN = b"draftlens.draft.v1\n"
+ID_SCHEME = "draftlens.draft.v1"
+"""The name of how ids are made: BLAKE2b-128 of this name, a newline and the
+canonical bytes of ``[payload, meta]`` (``drafts.canonical``). It changes only
+if the canonical form ever does; journals record it (see drafts.journal)."""
+_ID_DOMAIN = ID_SCHEME.encode() + b"\n"
 _EMPTY = pmap()
+# A payload or meta sits one level inside its draft's document.
+_ROOM = MAX_DEPTH - 1
 
 
 @attrs.frozen(init=False, eq=False, repr=False)
@@ -45,6 +61,9 @@ class Draft:
     id: str
     payload: Any
     meta: PMap
+    # Levels of this draft's JSON document (``to_json``), worked out when first
+    # asked for (nesting it in another draft): -1 until then. Not part of equality.
+    _depth: int = attrs.field(default=-1, repr=False)
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Draft cannot be constructed directly; use make_draft(payload, meta)")
@@ -75,6 +94,13 @@ class Draft:
             f"<pre>{html.escape(self.to_json(indent=True).decode())}</pre></div>"
         )
 
+    def _document_depth(self) -> int:
+        depth = self._depth
+        if depth < 0:
+            depth = 1 + max(_value_depth(self.payload), _value_depth(self.meta))
+            _set(self, "_depth", depth)
+        return depth
+
     def _canon_document(self) -> dict:
         return {
             "id": self.id,
@@ -83,7 +109,7 @@ class Draft:
         }
 
     def to_json(self, indent: bool = False) -> bytes:
-        """Canonical JSON (sorted keys, nested drafts embedded whole)."""
+        """Canonical JSON (sorted keys, nested drafts embedded whole, floats as in ``drafts.canonical``)."""
         option = orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
         return orjson.dumps(self._canon_document(), option=option)
 
@@ -92,6 +118,15 @@ class Draft:
         from pyrsistent import thaw
 
         return thaw(self.payload), thaw(self.meta)
+
+
+def _value_depth(value: Any) -> int:
+    if isinstance(value, (PMap, PVector)):
+        children = value.values() if isinstance(value, PMap) else value
+        return 1 + max((_value_depth(v) for v in children), default=0)
+    if type(value) is Draft:
+        return 1 + value._document_depth()
+    return 0
 
 
 def _short(value: Any, limit: int = 120) -> str:
@@ -117,6 +152,7 @@ def _build(id_: str, payload: Any, meta: Any) -> Draft:
     _set(d, "id", id_)
     _set(d, "payload", payload)
     _set(d, "meta", meta)
+    _set(d, "_depth", -1)
     return d
 
 
@@ -128,11 +164,11 @@ def make_draft(payload: Any, meta: Mapping[str, Any] | None = None) -> Draft:
     ...
     drafts.errors.DraftError: payload['n']: nan is not allowed (use None for a missing value)
     """
-    frozen_payload, canon_payload = freeze_with_canon(payload, "payload", Draft)
+    frozen_payload, canon_payload = freeze_with_canon(payload, "payload", Draft, _ROOM)
     if meta is None:
         frozen_meta, canon_meta = _EMPTY, {}
     elif isinstance(meta, Mapping):
-        frozen_meta, canon_meta = freeze_with_canon(meta, "meta", Draft)
+        frozen_meta, canon_meta = freeze_with_canon(meta, "meta", Draft, _ROOM)
     else:
         raise DraftError(f"meta must be a mapping or None, got {type(meta).__name__}", "meta")
     return _build(draft_id_of(canon_payload, canon_meta), frozen_payload, frozen_meta)
@@ -147,11 +183,17 @@ def make_draft_extending(payload: Any, meta: Mapping[str, Any] | None, extra: di
     a property test pins the result equal to ``make_draft``'s. This is what
     keeps a recompute near 100k outputs/s (see benchmarks/README.md).
     """
-    frozen_payload, canon_payload = freeze_with_canon(payload, "payload", Draft)
+    frozen_payload, canon_payload = freeze_with_canon(payload, "payload", Draft, _ROOM)
     if meta:
         if not isinstance(meta, Mapping):
             raise DraftError(f"meta must be a mapping or None, got {type(meta).__name__}", "meta")
-        frozen_meta, canon_meta = freeze_with_canon(meta, "meta", Draft)
+        frozen_meta, canon_meta = freeze_with_canon(meta, "meta", Draft, _ROOM)
+        return _extended(frozen_payload, canon_payload, frozen_meta, canon_meta, extra)
+    return _extended(frozen_payload, canon_payload, None, None, extra)
+
+
+def _extended(frozen_payload: Any, canon_payload: Any, frozen_meta: Any, canon_meta: Any, extra: dict) -> Draft:
+    if frozen_meta:
         frozen = {k: v for k, v in frozen_meta.items() if k not in extra}
         canon = dict(canon_meta)
         for key, (value, plain) in extra.items():
@@ -166,11 +208,46 @@ def make_draft_extending(payload: Any, meta: Mapping[str, Any] | None, extra: di
     return _build(draft_id_of(canon_payload, canon), frozen_payload, _pmap_from_pairs(pairs))
 
 
+def check_output(payload: Any, meta: Mapping[str, Any] | None) -> tuple[Any, Any, Any, Any]:
+    """Check one lens output as ``make_draft`` would, without naming it yet.
+
+    Returns ``(frozen payload, canon payload, frozen meta or None, canon meta
+    or None)`` for ``draft_from_checked``; raises DraftError naming the path
+    of the first bad value. This is how a worker validates outputs where the
+    lens ran: what it sends back is frozen JSON-like data, always picklable.
+    One check is left to ``draft_from_checked``, which names the draft: a
+    string that is not valid Unicode (a lone surrogate), which pickles fine.
+    """
+    frozen_payload, canon_payload = freeze_with_canon(payload, "payload", Draft, _ROOM)
+    if not meta:
+        return frozen_payload, canon_payload, None, None
+    if not isinstance(meta, Mapping):
+        raise DraftError(f"meta must be a mapping or None, got {type(meta).__name__}", "meta")
+    frozen_meta, canon_meta = freeze_with_canon(meta, "meta", Draft, _ROOM)
+    return frozen_payload, canon_payload, frozen_meta, canon_meta
+
+
+def draft_from_checked(
+    frozen_payload: Any, canon_payload: Any, frozen_meta: Any, canon_meta: Any, extra: dict[str, tuple[Any, Any]]
+) -> Draft:
+    """``make_draft_extending`` for an output ``check_output`` already checked.
+
+    A ``None`` canon (dropped on the way back from a worker: it is not
+    picklable) is rebuilt from the frozen value, which is reused as is.
+    """
+    if canon_payload is None:
+        frozen_payload, canon_payload = freeze_with_canon(frozen_payload, "payload", Draft, _ROOM)
+    if frozen_meta is not None and canon_meta is None:
+        frozen_meta, canon_meta = freeze_with_canon(frozen_meta, "meta", Draft, _ROOM)
+    return _extended(frozen_payload, canon_payload, frozen_meta, canon_meta, extra)
+
+
 def _explain_encode_error(payload: Any, meta: Any, exc: Exception) -> DraftError:
     for root, value in (("payload", payload), ("meta", meta)):
         found = _find_unencodable(value, [])
         if found is not None:
-            return DraftError(f"{found[1]} ({exc})", path_of(root, found[0][::-1]))
+            # _find_unencodable lists keys innermost first, as path_of expects.
+            return DraftError(f"{found[1]} ({exc})", path_of(root, found[0]))
     return DraftError(f"value cannot be encoded: {exc}")
 
 
@@ -216,6 +293,13 @@ def _from_document(doc: Any, where: str) -> Draft:
     if not isinstance(meta, dict):
         raise DraftError("meta must be an object", where + ".meta")
     draft = make_draft(payload, meta)
+    if draft.id != doc["id"] and doc["id"] == _orjson_3_11_6_id(draft):
+        raise DraftError(
+            f"id {doc['id']!r} was made by a draftlens whose ids depended on orjson (<= 3.11.6 writes the "
+            f"float 1e16 as '1e16'); under id scheme {ID_SCHEME!r} (floats written '1e+16') the same content "
+            f"is {draft.id!r}. The content is intact: make the draft again (make_draft) to name it",
+            where,
+        )
     if draft.id != doc["id"]:
         raise DraftError(
             f"id {doc['id']!r} does not match the content (content gives {draft.id!r}); "
@@ -223,6 +307,27 @@ def _from_document(doc: Any, where: str) -> Draft:
             where,
         )
     return draft
+
+
+def _orjson_3_11_6_id(draft: Draft) -> str:
+    """The id an older draftlens gave ``draft`` with orjson <= 3.11.6 (exponents without '+').
+
+    Only asked when a text's id does not match, to say why instead of "changed".
+    """
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, PMap):
+            return {("$" + k if k[:1] == "$" else k): plain(v) for k, v in value.items()}
+        if isinstance(value, PVector):
+            return [plain(v) for v in value]
+        if type(value) is float:
+            return orjson.Fragment(format_float(value).replace("e+", "e"))
+        if type(value) is Draft:
+            return {DRAFT_MARK: value.id}
+        return value
+
+    data = canonical_bytes([plain(draft.payload), plain(draft.meta)])
+    return hashlib.blake2b(_ID_DOMAIN + data, digest_size=16).hexdigest()
 
 
 def _unescape(value: Any, where: str) -> Any:

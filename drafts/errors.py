@@ -47,6 +47,25 @@ class JournalCorrupt(JournalError):
         return type(self), (self.path, self.line, self.problem)
 
 
+class JournalSchemeError(JournalError):
+    """A journal's drafts were named with another id scheme than this draftlens uses.
+
+    Its ids cannot be checked here, so it is refused as a whole; it is not
+    damaged. ``path``, ``scheme`` (the journal's) and ``expected`` (ours).
+    """
+
+    def __init__(self, path: str, scheme: object, expected: str):
+        super().__init__(
+            f"{path}: its drafts were named with id scheme {scheme!r}, and this draftlens makes ids with "
+            f"{expected!r}; the journal is not damaged, but its ids cannot be checked here: open it with a "
+            f"draftlens that uses {scheme!r}"
+        )
+        self.path, self.scheme, self.expected = str(path), scheme, expected
+
+    def __reduce__(self):
+        return type(self), (self.path, self.scheme, self.expected)
+
+
 class SessionError(Exception):
     """Root of work-session errors."""
 

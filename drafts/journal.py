@@ -43,12 +43,13 @@ import attrs
 import orjson
 
 from .canonical import thaw_canon
-from .draft import Draft, _from_document, _unescape
+from .draft import ID_SCHEME, Draft, _from_document, _unescape
 from .errors import (
     DraftError,
     InvalidSessionArgument,
     JournalCorrupt,
     JournalError,
+    JournalSchemeError,
     RecordTooLarge,
     SessionAlreadyClosed,
     StoreError,
@@ -70,6 +71,7 @@ __all__ = [
     "TornTailWarning",
     "apply_event",
     "decode_event",
+    "check_id_scheme",
     "check_name",
     "check_performer",
     "ensure_directory",
@@ -120,6 +122,28 @@ _CHUNK = 64 * 1024
 
 class TornTailWarning(UserWarning):
     """A journal's last line was cut short by a crash; it was ignored (or, on append, removed)."""
+
+
+# -- id scheme -------------------------------------------------------------------------------
+
+ID_SCHEME_FIELD = "id_scheme"
+"""The start event's field naming how the journal's draft ids were made
+(``drafts.draft.ID_SCHEME``). The recorder writes it into every start event;
+``read_journal`` checks it and keeps it; ``read_boundaries`` checks it and
+hands the start event on without it (as SessionEvent has it). A journal
+without it was written before it existed, with scheme v1."""
+
+
+def check_id_scheme(start: Mapping[str, Any], path: str | os.PathLike) -> dict:
+    """Refuse a journal of another id scheme (JournalSchemeError, never JournalCorrupt).
+
+    Returns the start event without the field, as ``SessionEvent`` reads it.
+    """
+    start = dict(start)
+    scheme = start.pop(ID_SCHEME_FIELD, ID_SCHEME)
+    if scheme != ID_SCHEME:
+        raise JournalSchemeError(str(path), scheme, ID_SCHEME)
+    return start
 
 
 # -- names, time, ids ---------------------------------------------------------------------
@@ -215,6 +239,8 @@ def _record_problem(record: Any) -> str | None:
         what = f"store record {op!r}"
     else:
         return f"unknown record kind {kind!r} (expected 'session' or 'store')"
+    if kind == "session" and ID_SCHEME_FIELD in record:  # written into start events
+        expected = expected | {ID_SCHEME_FIELD}
     optional = frozenset(_OPTIONAL_STORE_FIELDS.get(record.get("op"), ())) if kind == "store" else frozenset()
     if record.keys() - optional != expected:
         missing = sorted(expected - record.keys())
@@ -503,6 +529,8 @@ class Recorder:
         if not isinstance(record, Mapping):
             raise JournalError(f"a record must be a mapping, got {type(record).__name__}")
         record = dict(record)
+        if _is_boundary(record, "start"):
+            record.setdefault(ID_SCHEME_FIELD, ID_SCHEME)
         problem = _record_problem(record)
         if problem is not None:
             raise JournalError(f"{path}: refused a malformed record: {problem}; nothing was written")
@@ -654,6 +682,8 @@ def read_journal(path: str | os.PathLike) -> JournalReadout:
         problem = _record_problem(record) or _framing_problem(number, record, first, previous)
         if problem is not None:
             raise JournalCorrupt(str(path), number, problem)
+        if first is None:
+            check_id_scheme(record, path)
         first = first or record
         previous = record
         records.append(record)
@@ -701,6 +731,7 @@ def read_boundaries(path: str | os.PathLike) -> Boundaries:
         problem = _framing_problem(1, start, None, None)
         if problem is not None:
             raise JournalCorrupt(str(path), 1, problem)
+        start = check_id_scheme(start, path)
         if newline + 1 == end:
             return Boundaries(start, None)
         last = _last_short_line(fd, end)

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from .canonical import freeze_with_canon
+from .canonical import canonical_bytes, freeze_with_canon, thaw_canon
 from .draft import Draft
 from .errors import DraftError, StoreError
 
@@ -30,6 +30,15 @@ class OutputOf:
 InstanceInput = str | OutputOf | None
 
 
+def canonical_params(params: PMap) -> bytes:
+    """The canonical bytes of frozen params: what equality of instances (and stores) compares.
+
+    ``PMap`` equality is Python's, where ``1 == True == 1.0`` and ``0.0 ==
+    -0.0``; the canonical form tells them apart, as derived state does.
+    """
+    return canonical_bytes(thaw_canon(params, embed_drafts=False))
+
+
 @attrs.frozen
 class LensInstance:
     """One application of a lens, with explicit params, to one input.
@@ -37,13 +46,14 @@ class LensInstance:
     ``input`` is a draft id, ``OutputOf(instance_id)``, or None for a source
     instance (its lens is called once with ``draft=None``). ``params`` is
     frozen JSON-like data; it is checked against the lens only when derived
-    state is computed, because the store knows no lenses.
+    state is computed, because the store knows no lenses. Two instances are
+    equal when their params have the same canonical form (``canonical_params``).
     """
 
     instance_id: str
     lens_id: str
     input: InstanceInput
-    params: PMap = pmap()
+    params: PMap = attrs.field(default=pmap(), eq=canonical_params)
 
 
 class OrderedView(Mapping):
@@ -228,9 +238,13 @@ class Store:
 
     # -- value semantics ----------------------------------------------------------
     def __eq__(self, other: object) -> bool:
+        """Equal stores give equal derived state: same draft ids, same instances in the
+        same order, params compared by canonical form (``1``, ``True`` and ``1.0`` differ)."""
         if not isinstance(other, Store):
             return NotImplemented
-        return self._drafts == other._drafts and list(self.lens_instances.items()) == list(
+        if self is other:
+            return True
+        return self._drafts.keys() == other._drafts.keys() and list(self.lens_instances.items()) == list(
             other.lens_instances.items()
         )
 

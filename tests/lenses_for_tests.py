@@ -105,3 +105,91 @@ def burn(draft, params):
 
 
 TEST_LENSES = TEST_LENSES + (counted, kill_worker, burn)
+
+
+# -- odd lenses (issue 14): each misbehaves for some frames, the same way on every executor -------------
+
+
+def _key(draft) -> int:
+    """A small number from the frame's content (its id), the same in every process."""
+    return int(draft.id[:4], 16) if draft is not None else 0
+
+
+class _Shouty(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+@lens("odd.raise", version="1")
+def odd_raise(draft, params):
+    """Raises for a third of the frames, one of them an exception whose __str__ raises."""
+    k = _key(draft) % 6
+    if k == 0:
+        raise ValueError(f"bad frame {draft.id[:6]}")
+    if k == 1:
+        raise _Shouty()
+    yield {"k": k}
+
+
+@lens("odd.unpicklable", version="1")
+def odd_unpicklable(draft, params):
+    """A third of the frames yield a payload holding a lock (not JSON-like, not picklable)."""
+    import threading
+
+    k = _key(draft) % 3
+    yield {"k": k}
+    if k == 0:
+        yield {"lock": threading.Lock()}
+
+
+@lens("odd.set", version="1")
+def odd_set(draft, params):
+    """Returns a set for half the frames (its order would follow the hash seed)."""
+    k = _key(draft)
+    if k % 2:
+        return {f"a{k}", f"b{k}", f"c{k}"}
+    return [{"k": k}]
+
+
+@lens("odd.context", version="1")
+def odd_context(draft, params, context):
+    """Reads where it runs."""
+    yield {"instance": context.lens_instance_id, "batch": context.batch_id, "frame": context.frame_index}
+
+
+@lens("odd.exit", version="1")
+def odd_exit(draft, params):
+    """Calls sys.exit for a quarter of the frames."""
+    import sys
+
+    k = _key(draft) % 4
+    if k == 0:
+        sys.exit(3)
+    yield {"k": k}
+
+
+ODD_LENSES = (odd_raise, odd_unpicklable, odd_set, odd_context, odd_exit)
+ODD_LENS_PARAMS = {one.id: {} for one in ODD_LENSES}
+
+
+def odd_registry():
+    reg = registry()
+    for one in ODD_LENSES:
+        reg.register(one)
+    return reg
+
+
+@lens("test.die_once", version="1")
+def die_once(draft, params):
+    """Kills its worker the first time it runs for a marker directory, then works (a Dask re-run)."""
+    import os
+    import pathlib
+
+    marker = pathlib.Path(draft.payload["marker_dir"]) / f"ran-{draft.payload['n']}"
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os._exit(13)
+    yield {"n": draft.payload["n"]}
+
+
+TEST_LENSES = TEST_LENSES + (die_once,)

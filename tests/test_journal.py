@@ -26,6 +26,7 @@ from drafts.journal import (
     Recorder,
     TornTailWarning,
     apply_event,
+    check_id_scheme,
     journal_path,
     read_boundaries,
     read_journal,
@@ -464,7 +465,7 @@ def test_replay_history_follows_undo_and_redo(tmp_path):
 def test_read_boundaries_reads_start_and_end_only(tmp_path):
     j = _three_drafts(tmp_path)
     bounds = read_boundaries(j.path)
-    assert bounds.start == read_journal(j.path).records[0] and bounds.end is None
+    assert bounds.start == check_id_scheme(read_journal(j.path).records[0], j.path) and bounds.end is None
     end = j.manager.end("u", j.session_id, "p")
     assert read_boundaries(j.path).end == end.to_record()
     assert read_boundaries(tmp_path / "missing.jsonl").start is None

@@ -11,6 +11,7 @@ import attrs
 import orjson
 import pytest
 
+from drafts.draft import ID_SCHEME
 from drafts.errors import (
     ActiveSessionExists,
     InvalidSessionArgument,
@@ -40,7 +41,7 @@ def test_start_and_end_events_carry_every_field(tmp_path):
     assert re.fullmatch(r"sess_[0-9a-f]{32}", start.session_id)
     assert start.session_id == end.session_id and start.record_id != end.record_id
     records = read_journal(tmp_path / "users/ana/sessions" / f"{start.session_id}.jsonl").records
-    assert list(records) == [start.to_record(), end.to_record()]
+    assert list(records) == [start.to_record() | {"id_scheme": ID_SCHEME}, end.to_record()]
     assert records[0]["kind"] == "session"
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         start.timestamp = "2000-01-01T00:00:00.000Z"
