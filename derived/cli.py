@@ -211,8 +211,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if failed_clips == {CORRUPT_CLIP} and not _pure_failures(state) else EXIT_FAILED
 
 
+def _printable(text: Any) -> str:
+    """User text (ids, performer ids, problems) as one printable line: a newline, an escape
+    sequence or a bidi override is written as its Python escape (``\\n``, ``\\x1b``), never raw,
+    so it cannot forge lines or colours in a listing."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
-    """list / show / replay a user's work sessions, read-only, from the journals under ``--root``."""
+    """list / show / replay / set-aside a user's work sessions from the journals under ``--root``.
+
+    Only set-aside changes anything: it renames a damaged journal to ``<id>.jsonl.damaged``.
+    """
     from drafts.errors import JournalError, SessionError
     from drafts.sessions import SessionManager
 
@@ -221,12 +234,16 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         if args.action == "list":
             return _sessions_list(manager, args)
         user_id = args.user or manager.owner_of(args.session_id)
+        if args.action == "set-aside":
+            new_name = manager.set_aside(user_id, args.session_id)
+            print(f"set aside: {_printable(manager.journal(user_id, args.session_id).with_name(new_name))}")
+            return EXIT_OK
         path = manager.journal(user_id, args.session_id)
         if not path.exists():
             raise SessionError(f"no session {args.session_id!r} for user {user_id!r} under {manager.root}")
         return _sessions_show(path, args) if args.action == "show" else _sessions_replay(path, args)
-    except (SessionError, JournalError, ValueError) as exc:
-        print(f"draftlens: {exc}", file=sys.stderr)
+    except (SessionError, JournalError, ValueError, OSError) as exc:
+        print(f"draftlens: {_printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -236,15 +253,30 @@ def _sessions_list(manager: Any, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     sessions = manager.sessions(args.user)
     if args.json:
-        print(json.dumps([{"session_id": s.session_id, "status": s.status, "started": s.started.timestamp,
+        print(json.dumps([{"session_id": s.session_id, "status": s.status,
+                           "started": s.started.timestamp if s.started else None,
                            "ended": s.ended.timestamp if s.ended else None,
-                           "performer_id": s.started.performer_id} for s in sessions], indent=2))
+                           "performer_id": s.started.performer_id if s.started else None,
+                           "damage": None if s.damage is None else {
+                               "line": s.damage_line, "problem": getattr(s.damage, "problem", str(s.damage)),
+                               "closed": s.closed}}
+                          for s in sessions], indent=2))
         return EXIT_OK
-    rows = [[s.session_id, s.status, s.started.timestamp, s.ended.timestamp if s.ended else "",
-             s.started.performer_id] for s in sessions]
-    print(_table(rows, ["session", "status", "started", "ended", "performer"]) if rows
-          else f"no sessions for user {args.user!r} under {manager.root}")
+    rows = [[s.session_id, s.status, s.started.timestamp if s.started else "?",
+             s.ended.timestamp if s.ended else "", s.started.performer_id if s.started else "?",
+             _damage_note(s)] for s in sessions]
+    rows = [[_printable(c) for c in row] for row in rows]
+    print(_table(rows, ["session", "status", "started", "ended", "performer", "damage"]) if rows
+          else f"no sessions for user {_printable(repr(args.user))} under {_printable(manager.root)}")
     return EXIT_OK
+
+
+def _damage_note(info: Any) -> str:
+    if info.damage is None:
+        return ""
+    where = f"line {info.damage_line}: " if info.damage_line is not None else ""
+    state = "closed" if info.closed else "ACTIVE, blocks new work until set aside"
+    return f"{where}{getattr(info.damage, 'problem', info.damage)} ({state})"
 
 
 def _describe_record(record: dict) -> str:
@@ -265,9 +297,9 @@ def _sessions_show(path: Any, args: argparse.Namespace) -> int:
         print(json.dumps({"path": str(readout.path), "records": list(readout.records), "torn_tail": readout.torn_tail},
                          indent=2, sort_keys=True))
         return EXIT_OK
-    print(f"journal {readout.path}")
+    print(f"journal {_printable(readout.path)}")
     for line, record in enumerate(readout.records, start=1):
-        print(f"{line:>5}  {record['timestamp']}  {record['performer_id']:<16} {_describe_record(record)}")
+        print(_printable(f"{line:>5}  {record['timestamp']}  {record['performer_id']:<16} {_describe_record(record)}"))
     if readout.torn_tail:
         print(f"(a torn last line of {readout.torn_bytes} bytes, left by a crash, was ignored)")
     return EXIT_OK
@@ -313,9 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("directory", nargs="?", default="draftlens-demo",
                       help="where the clips, pipeline.toml and out/ go (default: ./draftlens-demo)")
     demo.set_defaults(run=cmd_demo)
-    sessions = sub.add_parser("sessions", help="list, show or replay a user's journaled work sessions")
-    sessions.add_argument("action", choices=["list", "show", "replay"])
-    sessions.add_argument("session_id", nargs="?", help="the session (show, replay)")
+    sessions = sub.add_parser("sessions", help="list, show, replay or set aside a user's journaled work sessions")
+    sessions.add_argument("action", choices=["list", "show", "replay", "set-aside"],
+                          help="set-aside renames a damaged journal to <id>.jsonl.damaged so new work can start")
+    sessions.add_argument("session_id", nargs="?", help="the session (show, replay, set-aside)")
     sessions.add_argument("--root", default="logs", help="the journal root (default: ./logs)")
     sessions.add_argument("--user", help="the user id (list; optional for show/replay)")
     sessions.add_argument("--json", action="store_true", help="machine-readable output")
@@ -326,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "action", None) in ("show", "replay") and not args.session_id:
+    if getattr(args, "action", None) in ("show", "replay", "set-aside") and not args.session_id:
         parser.error(f"sessions {args.action} needs a SESSION_ID")
     return args.run(args)
 
