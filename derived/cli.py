@@ -329,6 +329,37 @@ def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the session manager over HTTP (``derived.http``) until interrupted.
+
+    With ``--workers`` above 1, each uvicorn worker process builds the app
+    from ``$DRAFTLENS_ROOT``; the on-disk lock keeps one active session per
+    user among them.
+    """
+    import os
+
+    try:
+        import uvicorn
+
+        from .http import ROOT_ENV, create_app
+    except ImportError as exc:
+        print(f"draftlens: serve needs the http extra (pip install 'draftlens[http]'): {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers < 1:
+        print(f"draftlens: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    root = os.path.abspath(args.root)
+    print(f"draftlens: serving the sessions under {_printable(root)} on http://{args.host}:{args.port} "
+          f"({args.workers} worker{'s' if args.workers > 1 else ''})", file=sys.stderr)
+    if args.workers == 1:
+        uvicorn.run(create_app(root), host=args.host, port=args.port, log_level=args.log_level)
+    else:
+        os.environ[ROOT_ENV] = root
+        uvicorn.run("derived.http:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="draftlens", description="Deterministic draft/lens evaluation: plan and run pipelines.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -353,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--user", help="the user id (list; optional for show/replay)")
     sessions.add_argument("--json", action="store_true", help="machine-readable output")
     sessions.set_defaults(run=cmd_sessions)
+    serve = sub.add_parser("serve", help="serve the session manager over HTTP (needs the http extra)")
+    serve.add_argument("--root", default="logs", help="the journal root (default: ./logs)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the root (default: 1)")
+    serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(run=cmd_serve)
     return parser
 
 
