@@ -255,7 +255,7 @@ class Workspace:
             return
         if self._recorder is not None:
             self._recorder.record(op, fields)  # journal first: state changes only after the append succeeded
-        self._history.push(change_label(op, fields), store)
+        self._history.push(change_label(op, fields), store, op, fields)
         self._publish()
 
     def _move(self, target: Version, what: str) -> None:
