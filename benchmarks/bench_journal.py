@@ -7,7 +7,7 @@ Each journal is one work session as a Workspace writes it: a seed draft and a
 two undos and a redo. (The records are written in one go here, not fsync'd
 one by one: how they were written does not change how they replay.)
 
-Every measurement runs in a fresh process, so its peak memory (``ru_maxrss``)
+Every measurement runs in a fresh process, so its peak memory (``VmHWM``)
 is its own. In the same run, on the same files:
 
 - **floor**: read the file and decode every line with orjson, nothing else —
@@ -44,7 +44,7 @@ from drafts.sessions import SessionManager  # noqa: E402
 USER, PERFORMER = "bench", "bench@desk"
 
 MEASURE = r"""
-import gc, json, resource, sys, time
+import gc, json, sys, time
 sys.path.insert(0, {root!r})
 what, journal_root, user, session_id, path = sys.argv[1:6]
 t = time.perf_counter()
@@ -72,8 +72,10 @@ seconds = time.perf_counter() - t
 t = time.perf_counter()
 gc.collect()
 collect = time.perf_counter() - t
-print(json.dumps({{"seconds": seconds, "count": count, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "full_gc_s": collect}}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forking parent.
+with open("/proc/self/status") as fh:
+    peak_kib = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+print(json.dumps({{"seconds": seconds, "count": count, "maxrss_mib": peak_kib / 1024, "full_gc_s": collect}}))
 """
 
 

@@ -320,12 +320,12 @@ def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
             "warnings": [str(w) for w in state.warnings],
         }, indent=2, sort_keys=True))
         return EXIT_OK
-    print(f"replayed {path}: {len(store.drafts)} drafts, {len(store.lens_instances)} lens instances")
-    rows = [[i, li.lens_id, len(state.outputs(i))] for i, li in store.lens_instances.items()]
+    print(f"replayed {_printable(path)}: {len(store.drafts)} drafts, {len(store.lens_instances)} lens instances")
+    rows = [[_printable(i), _printable(li.lens_id), len(state.outputs(i))] for i, li in store.lens_instances.items()]
     if rows:
         print(_table(rows, ["instance", "lens", "outputs"]))
     for w in state.warnings:
-        print(f"  {str(w).splitlines()[0]}")
+        print(f"  {_printable(str(w).splitlines()[0])}")
     return EXIT_OK
 
 

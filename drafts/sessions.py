@@ -229,10 +229,10 @@ class SessionManager:
                 if not _name_ok(user_id):
                     continue
                 try:
-                    info = self._info(user_id, session_id)
+                    os.close(users_dir(self.root, (user_id, "sessions")))
                 except (FileNotFoundError, UnsafeJournalPath):
-                    continue  # not a real user directory (a link is not followed)
-                if info is not None:
+                    continue  # no sessions, or not a real directory (a link is never followed)
+                if self._info(user_id, session_id) is not None:
                     return user_id
         raise SessionNotFound(f"no session {session_id!r} was started under {self.root}")
 

@@ -249,3 +249,24 @@ def test_printable_escapes_everything_that_is_not_printable():
     assert _printable("plain ascii, é and 日本") == "plain ascii, é and 日本"
     assert _printable("a\nb\x1b[31m\u202e") == "a\\nb\\x1b[31m\\u202e"
     assert "\n" not in _printable(JournalCorrupt("/p", 2, "bad\nline"))
+
+
+def test_a_linked_user_directory_never_owns_a_session(tmp_path):
+    m, session_id, path = _session(tmp_path, user="ana")
+    (tmp_path / "users" / "aaa").symlink_to(tmp_path / "users" / "ana")  # sorts before "ana"
+    assert m.owner_of(session_id) == "ana"
+    assert m.close_by_system(session_id).user_id == "ana"
+
+
+def test_sessions_replay_escapes_instance_ids_it_prints(tmp_path, capsys):
+    m = SessionManager(tmp_path)
+    s = m.start("bo", "bo")
+    d = make_draft({"text": "x"})
+    for op, fields in [("add_draft", {"draft": d}),
+                       ("add_lens_instance", {"instance_id": "up\x1b[2J\nforged", "lens_id": "no.such\r",
+                                              "input": d.id, "params": None})]:
+        Recorder(tmp_path).append("bo", s.session_id, store_event(op, fields, user_id="bo", session_id=s.session_id,
+                                                                  performer_id="bo"))
+    assert main(["sessions", "replay", s.session_id, "--user", "bo", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\nforged" not in out and "up\\x1b[2J\\nforged" in out
