@@ -198,7 +198,8 @@ def draft_from_json(text: str | bytes) -> Draft:
     """Rebuild a draft from ``Draft.to_json()`` output, checking its id.
 
     A text whose id does not match its content (edited, truncated, forged) is
-    refused with DraftError.
+    refused with DraftError, and so is one nested more than MAX_NESTING deep
+    (no draft can be: make_draft's canonical encoding stops there).
     """
     try:
         doc = orjson.loads(text)
