@@ -11,7 +11,13 @@ removes it, and any other damage is refused with the file and line named.
 A journal is framed: line 1 is its session's ``start`` event, an ``end``
 event (if any) is the last line, and every record names the same user and
 session. Store events replay into a ``Store``; boundary events are skipped;
-timestamps and record ids never reach the store.
+timestamps and record ids never reach the store. Replay streams the records
+and keeps a sparse history (``drafts.history``): linear in the journal's length.
+
+Every file under ``<root>/users`` is opened here (``open_user_file``), one
+directory at a time and never through a symbolic link (issue 17): a link
+planted at a journal, a lock file or a directory is refused with
+UnsafeJournalPath instead of being written through.
 
 >>> import tempfile
 >>> from drafts import make_draft
