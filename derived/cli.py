@@ -331,8 +331,21 @@ def _demo_refusal(directory: Any, force: bool) -> str | None:
             "Choose a new or empty folder, or pass --force to overwrite those files")
 
 
+def _printable(text: Any) -> str:
+    """User text (ids, performer ids, problems) as one printable line: a newline, an escape
+    sequence or a bidi override is written as its Python escape (``\\n``, ``\\x1b``), never raw,
+    so it cannot forge lines or colours in a listing."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
-    """list / show / replay a user's work sessions, read-only, from the journals under ``--root``."""
+    """list / show / replay / set-aside a user's work sessions from the journals under ``--root``.
+
+    Only set-aside changes anything: it renames a damaged journal to ``<id>.jsonl.damaged``.
+    """
     from drafts.errors import JournalError, SessionError
     from drafts.sessions import SessionManager
 
@@ -341,12 +354,16 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         if args.action == "list":
             return _sessions_list(manager, args)
         user_id = args.user or manager.owner_of(args.session_id)
+        if args.action == "set-aside":
+            new_name = manager.set_aside(user_id, args.session_id)
+            print(f"set aside: {_printable(manager.journal(user_id, args.session_id).with_name(new_name))}")
+            return EXIT_OK
         path = manager.journal(user_id, args.session_id)
         if not path.exists():
             raise SessionError(f"no session {args.session_id!r} for user {user_id!r} under {manager.root}")
         return _sessions_show(path, args) if args.action == "show" else _sessions_replay(path, args)
-    except (SessionError, JournalError, ValueError) as exc:
-        print(f"draftlens: {exc}", file=sys.stderr)
+    except (SessionError, JournalError, ValueError, OSError) as exc:
+        print(f"draftlens: {_printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -357,15 +374,29 @@ def _sessions_list(manager: Any, args: argparse.Namespace) -> int:
     sessions = manager.sessions(args.user)
     if args.json:
         print(json.dumps(_versioned("draftlens.sessions", {"sessions": [
-            {"session_id": s.session_id, "status": s.status, "started": s.started.timestamp,
-             "ended": s.ended.timestamp if s.ended else None, "performer_id": s.started.performer_id}
+            {"session_id": s.session_id, "status": s.status,
+             "started": s.started.timestamp if s.started else None,
+             "ended": s.ended.timestamp if s.ended else None,
+             "performer_id": s.started.performer_id if s.started else None,
+             "damage": None if s.damage is None else {
+                 "line": s.damage_line, "problem": getattr(s.damage, "problem", str(s.damage)), "closed": s.closed}}
             for s in sessions]}), indent=2))
         return EXIT_OK
-    rows = [[s.session_id, s.status, s.started.timestamp, s.ended.timestamp if s.ended else "",
-             s.started.performer_id] for s in sessions]
-    print(_table(rows, ["session", "status", "started", "ended", "performer"]) if rows
-          else f"no sessions for user {args.user!r} under {manager.root}")
+    rows = [[s.session_id, s.status, s.started.timestamp if s.started else "?",
+             s.ended.timestamp if s.ended else "", s.started.performer_id if s.started else "?",
+             _damage_note(s)] for s in sessions]
+    rows = [[_printable(c) for c in row] for row in rows]
+    print(_table(rows, ["session", "status", "started", "ended", "performer", "damage"]) if rows
+          else f"no sessions for user {_printable(repr(args.user))} under {_printable(manager.root)}")
     return EXIT_OK
+
+
+def _damage_note(info: Any) -> str:
+    if info.damage is None:
+        return ""
+    where = f"line {info.damage_line}: " if info.damage_line is not None else ""
+    state = "closed" if info.closed else "ACTIVE, blocks new work until set aside"
+    return f"{where}{getattr(info.damage, 'problem', info.damage)} ({state})"
 
 
 def _describe_record(record: dict) -> str:
@@ -386,9 +417,9 @@ def _sessions_show(path: Any, args: argparse.Namespace) -> int:
         print(json.dumps(_versioned("draftlens.journal", {"path": str(readout.path), "records": list(readout.records),
                                                             "torn_tail": readout.torn_tail}), indent=2, sort_keys=True))
         return EXIT_OK
-    print(f"journal {readout.path}")
+    print(f"journal {_printable(readout.path)}")
     for line, record in enumerate(readout.records, start=1):
-        print(f"{line:>5}  {record['timestamp']}  {record['performer_id']:<16} {_describe_record(record)}")
+        print(_printable(f"{line:>5}  {record['timestamp']}  {record['performer_id']:<16} {_describe_record(record)}"))
     if readout.torn_tail:
         print(f"(a torn last line of {readout.torn_bytes} bytes, left by a crash, was ignored)")
     return EXIT_OK
@@ -410,12 +441,43 @@ def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
             "warnings": [str(w) for w in state.warnings],
         }, indent=2, sort_keys=True))
         return EXIT_OK
-    print(f"replayed {path}: {len(store.drafts)} drafts, {len(store.lens_instances)} lens instances")
-    rows = [[i, li.lens_id, len(state.outputs(i))] for i, li in store.lens_instances.items()]
+    print(f"replayed {_printable(path)}: {len(store.drafts)} drafts, {len(store.lens_instances)} lens instances")
+    rows = [[_printable(i), _printable(li.lens_id), len(state.outputs(i))] for i, li in store.lens_instances.items()]
     if rows:
         print(_table(rows, ["instance", "lens", "outputs"]))
     for w in state.warnings:
-        print(f"  {str(w).splitlines()[0]}")
+        print(f"  {_printable(str(w).splitlines()[0])}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the session manager over HTTP (``derived.http``) until interrupted.
+
+    With ``--workers`` above 1, each uvicorn worker process builds the app
+    from ``$DRAFTLENS_ROOT``; the on-disk lock keeps one active session per
+    user among them.
+    """
+    import os
+
+    try:
+        import uvicorn
+
+        from .http import ROOT_ENV, create_app
+    except ImportError as exc:
+        print(f"draftlens: serve needs the http extra (pip install 'draftlens[http]'): {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers < 1:
+        print(f"draftlens: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    root = os.path.abspath(args.root)
+    print(f"draftlens: serving the sessions under {_printable(root)} on http://{args.host}:{args.port} "
+          f"({args.workers} worker{'s' if args.workers > 1 else ''})", file=sys.stderr)
+    if args.workers == 1:
+        uvicorn.run(create_app(root), host=args.host, port=args.port, log_level=args.log_level)
+    else:
+        os.environ[ROOT_ENV] = root
+        uvicorn.run("derived.http:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level)
     return EXIT_OK
 
 
@@ -505,20 +567,29 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where the clips, pipeline.toml and out/ go (default: ./draftlens-demo)")
     demo.add_argument("--force", action="store_true", help="write into DIR even if it is not empty")
     demo.set_defaults(run=cmd_demo)
-    sessions = sub.add_parser("sessions", parents=[common], help="list, show or replay a user's journaled work sessions")
-    sessions.add_argument("action", choices=["list", "show", "replay"])
-    sessions.add_argument("session_id", nargs="?", help="the session (show, replay)")
+    sessions = sub.add_parser("sessions", parents=[common],
+                              help="list, show, replay or set aside a user's journaled work sessions")
+    sessions.add_argument("action", choices=["list", "show", "replay", "set-aside"],
+                          help="set-aside renames a damaged journal to <id>.jsonl.damaged so new work can start")
+    sessions.add_argument("session_id", nargs="?", help="the session (show, replay, set-aside)")
     sessions.add_argument("--root", default="logs", help="the journal root (default: ./logs)")
     sessions.add_argument("--user", help="the user id (list; optional for show/replay)")
     sessions.add_argument("--json", action="store_true", help="machine-readable output")
     sessions.set_defaults(run=cmd_sessions)
+    serve = sub.add_parser("serve", help="serve the session manager over HTTP (needs the http extra)")
+    serve.add_argument("--root", default="logs", help="the journal root (default: ./logs)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the root (default: 1)")
+    serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(run=cmd_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "action", None) in ("show", "replay") and not args.session_id:
+    if getattr(args, "action", None) in ("show", "replay", "set-aside") and not args.session_id:
         parser.error(f"sessions {args.action} needs a SESSION_ID")
     _configure_logging(args.verbose, args.quiet)
     try:

@@ -4,18 +4,31 @@ Every change makes a new store version, recomputes incrementally (one Memo for
 the workspace's life) and tells subscribers. Earlier versions stay available:
 ``undo`` / ``redo`` move between them. Params are checked eagerly here (a bad
 one raises), unlike ``recompute_derived`` which turns it into a warning.
+
+A subscriber cannot break a change: the change is committed (and journaled)
+before subscribers are told, so every subscriber is called, and one that
+raises is logged (logger ``derived.workspace``) and kept in
+``subscriber_failures`` instead of making the change raise.
+
+A journaled workspace (``Workspace.open``) is the one writer of its session
+(issue 16): see ``SessionManager.resume_or_start``.
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from drafts import Draft, Store, make_draft, pack_drafts
+from drafts.errors import JournalCorrupt, SessionAlreadyClosed, SessionDamaged
 from drafts.history import History, Version, change_label
-from drafts.journal import replay_history, store_event
-from drafts.sessions import SessionManager
+from drafts.journal import replay_session, store_event
+from drafts.sessions import SessionManager, WriterLease
 from drafts.store import freeze_params
 from lenses import default_registry
 from lenses.errors import ParamsError
@@ -28,7 +41,24 @@ from .recompute import recompute_derived
 from .sessionlenses import origin_fields
 from .state import DerivedState
 
-__all__ = ["Workspace", "Version"]
+__all__ = ["SubscriberFailure", "Workspace", "Version"]
+
+_log = logging.getLogger(__name__)
+
+# How many subscriber failures a workspace keeps (the oldest are dropped first).
+MAX_SUBSCRIBER_FAILURES = 100
+
+
+@attrs.frozen
+class SubscriberFailure:
+    """A subscriber that raised: on which version, which callback, and the exception (traceback kept)."""
+
+    version: int
+    subscriber: Callable[..., Any]
+    error: Exception
+
+    def __str__(self) -> str:
+        return f"version {self.version}: subscriber {self.subscriber!r} raised {type(self.error).__name__}: {self.error}"
 
 
 class Workspace:
@@ -60,6 +90,7 @@ class Workspace:
         self._recorder = recorder
         self._history = history or History(store)
         self._subscribers: list[Callable[[DerivedState], None]] = []
+        self._failures: collections.deque[SubscriberFailure] = collections.deque(maxlen=MAX_SUBSCRIBER_FAILURES)
         self._closed = False
         self._derived = self._recompute()
 
@@ -71,20 +102,36 @@ class Workspace:
         performer_id: str,
         **options: Any,
     ) -> Workspace:
-        """A journaled workspace: resumes the user's active session, or starts one.
+        """A journaled workspace: resumes the user's active session, or starts one (atomically).
 
         Every change is appended to ``<root>/users/<user_id>/sessions/<id>.jsonl``
-        (and fsync'd) before it takes effect; ``close()`` ends the session.
+        (and fsync'd) before it takes effect; ``close()`` ends the session,
+        ``detach()`` leaves it active for the next open.
+
+        One writer per session, across threads and processes: while this
+        workspace is open, a second ``open`` for the user raises
+        SessionInUse naming this one's performer, host and pid (it does not
+        open read-only). If the process holding it dies, even by SIGKILL,
+        the kernel drops its lock and the next ``open`` resumes the session
+        with every acknowledged change. SessionDamaged if the active
+        session's journal is damaged (it names the file and line and how to
+        set the journal aside); InvalidSessionArgument for a bad id.
         """
         manager = SessionManager(root)
-        session_id = manager.active_session(user_id)
-        if session_id is None:
-            session_id = manager.start(user_id, performer_id).session_id
-            history = History()
-        else:
-            history = replay_history(manager.journal(user_id, session_id))
-        journal = _SessionJournal(manager, user_id, session_id, performer_id)
-        return cls(recorder=journal, history=history, **options)
+        lease = manager.resume_or_start(user_id, performer_id)
+        try:
+            if lease.started:
+                history = History()
+            else:
+                try:
+                    history = replay_session(root, user_id, lease.session_id)
+                except JournalCorrupt as exc:
+                    raise SessionDamaged(user_id, lease.session_id, exc.path, exc.line, exc.problem) from None
+            journal = _SessionJournal(manager, lease)
+            return cls(recorder=journal, history=history, **options)
+        except BaseException:
+            lease.release()
+            raise
 
     @property
     def session_id(self) -> str | None:
@@ -109,8 +156,19 @@ class Workspace:
     def version(self) -> int:
         return self._history.current.number
 
+    @property
+    def subscriber_failures(self) -> tuple[SubscriberFailure, ...]:
+        """Subscribers that raised, oldest first (the last MAX_SUBSCRIBER_FAILURES are kept)."""
+        return tuple(self._failures)
+
     def subscribe(self, callback: Callable[[DerivedState], None]) -> Callable[[], None]:
-        """Call ``callback(derived_state)`` after every change; returns an unsubscribe function."""
+        """Call ``callback(derived_state)`` after every change; returns an unsubscribe function.
+
+        Subscribers are called in the order they subscribed, each one even if
+        an earlier one raised. An ``Exception`` from a subscriber is logged
+        and kept in ``subscriber_failures``; the change it was told about
+        stands and the call that made it returns normally.
+        """
         self._subscribers.append(callback)
 
         def unsubscribe() -> None:
@@ -163,12 +221,32 @@ class Workspace:
         self._move(self._history.redo_target(), "redo")
 
     def close(self) -> None:
-        """End the workspace (and its journaled session, if any). Further changes raise."""
+        """End the workspace (and its journaled session, if any). Further changes raise.
+
+        A journaled workspace gives up its session's writer lease even if
+        ending the session fails (the error is raised).
+        """
         if self._closed:
             return
-        if self._recorder is not None:
-            self._recorder.close()
         self._closed = True
+        if self._recorder is not None:
+            try:
+                self._recorder.close()
+            finally:
+                release = getattr(self._recorder, "release", None)
+                if release is not None:
+                    release()
+
+    def detach(self) -> None:
+        """Stop writing without ending the session: it stays active, and the next
+        ``Workspace.open`` for the user resumes it (as after this process exits).
+        Further changes here raise."""
+        if self._closed:
+            return
+        self._closed = True
+        release = getattr(self._recorder, "release", None)
+        if release is not None:
+            release()
 
     # -- machinery -----------------------------------------------------------------------
     def _check_params(self, lens_id: str, params: Any, instance_id: str) -> None:
@@ -186,7 +264,7 @@ class Workspace:
             return
         if self._recorder is not None:
             self._recorder.record(op, fields)  # journal first: state changes only after the append succeeded
-        self._history.push(change_label(op, fields), store)
+        self._history.push(change_label(op, fields), store, op, fields)
         self._publish()
 
     def _move(self, target: Version, what: str) -> None:
@@ -207,7 +285,12 @@ class Workspace:
     def _publish(self) -> None:
         self._derived = self._recompute()
         for callback in list(self._subscribers):
-            callback(self._derived)
+            try:
+                callback(self._derived)
+            except Exception as exc:  # noqa: BLE001 - kept and logged: a subscriber cannot undo a committed change
+                failure = SubscriberFailure(self.version, callback, exc)
+                self._failures.append(failure)
+                _log.error("%s", failure, exc_info=exc)
 
     # -- display ---------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -222,19 +305,27 @@ class Workspace:
 
 
 class _SessionJournal:
-    """Where a journaled Workspace sends its changes: the session's recorder."""
+    """Where a journaled Workspace sends its changes: the session's recorder, under its writer lease."""
 
-    def __init__(self, manager: SessionManager, user_id: str, session_id: str, performer_id: str):
+    def __init__(self, manager: SessionManager, lease: WriterLease):
         self.manager = manager
-        self.user_id = user_id
-        self.session_id = session_id
-        self.performer_id = performer_id
+        self.lease = lease
+        self.user_id = lease.user_id
+        self.session_id = lease.session_id
+        self.performer_id = lease.performer_id
 
     def record(self, op: str, fields: dict) -> None:
+        if not self.lease.held:
+            raise RuntimeError(f"this workspace gave up session {self.session_id!r}; open the workspace again")
         event = store_event(op, fields, user_id=self.user_id, session_id=self.session_id,
                             performer_id=self.performer_id)
         self.manager.recorder.append(self.user_id, self.session_id, event)
 
     def close(self) -> None:
-        self.manager.end(self.user_id, self.session_id, self.performer_id)
+        try:
+            self.manager.end(self.user_id, self.session_id, self.performer_id)
+        except SessionAlreadyClosed:
+            pass  # ended already (e.g. closed by the system): what close() asks for is done
 
+    def release(self) -> None:
+        self.lease.release()

@@ -275,13 +275,33 @@ def draft_from_json(text: str | bytes) -> Draft:
     """Rebuild a draft from ``Draft.to_json()`` output, checking its id.
 
     A text whose id does not match its content (edited, truncated, forged) is
-    refused with DraftError.
+    refused with DraftError, and so is one nested more than MAX_NESTING deep
+    (no draft can be: make_draft's canonical encoding stops there).
     """
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise DraftError(f"not valid JSON: {exc}") from None
+    check_nesting(doc, "draft")
     return _from_document(doc, "draft")
+
+
+# orjson encodes at most 255 levels, so make_draft cannot make anything deeper;
+# a document nested deeper is refused before the recursive decoder sees it.
+MAX_NESTING = 255
+
+
+def check_nesting(doc: Any, where: str) -> None:
+    """DraftError if decoded JSON ``doc`` nests lists/objects more than MAX_NESTING deep (iterative)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise DraftError(f"nested more than {MAX_NESTING} levels deep (no draft can be), refused", where)
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def _from_document(doc: Any, where: str) -> Draft:

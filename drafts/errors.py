@@ -88,3 +88,59 @@ class SessionAlreadyClosed(SessionError):
 
 class ActiveSessionExists(SessionError):
     """The user already has an active session (one at a time; end it first)."""
+
+
+class UnsafeJournalPath(JournalError):
+    """Something under ``<root>/users`` is a symbolic link, or not the kind of file expected.
+
+    Nothing there is followed as a link (a link could send one user's records
+    into another user's journal, or anywhere else); ``path`` names the entry.
+    """
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"{path}: {problem}; nothing under <root>/users is followed as a link, move it away")
+        self.path, self.problem = str(path), problem
+
+    def __reduce__(self):
+        return type(self), (self.path, self.problem)
+
+
+class SessionInUse(SessionError):
+    """Another workspace is writing to this session (one writer per active session).
+
+    ``holder`` is what the writer recorded when it took the session:
+    ``performer_id``, ``host``, ``pid`` and ``since`` (UTC timestamp).
+    """
+
+    def __init__(self, user_id: str, session_id: str, holder: dict):
+        who = (f"performer {holder.get('performer_id')!r} on host {holder.get('host')!r}, pid {holder.get('pid')}, "
+               f"since {holder.get('since')}")
+        super().__init__(
+            f"session {session_id!r} of user {user_id!r} is in use by another workspace ({who}); "
+            "one writer per session: close() or detach() that workspace (or end its process) and open again"
+        )
+        self.user_id, self.session_id, self.holder = user_id, session_id, dict(holder)
+
+    def __reduce__(self):
+        return type(self), (self.user_id, self.session_id, self.holder)
+
+
+class SessionDamaged(SessionError):
+    """The user's active session has a damaged journal; new work for that user waits until it is set aside.
+
+    ``path``, ``line`` and ``problem`` say where and what (as JournalCorrupt
+    does). A damaged *closed* session never raises this: it is only listed.
+    """
+
+    def __init__(self, user_id: str, session_id: str, path: str, line: int | None, problem: str):
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(
+            f"{where}: the active session {session_id!r} of user {user_id!r} has a damaged journal: {problem}. "
+            f"Set it aside (the file is renamed to {session_id}.jsonl.damaged and kept) with "
+            f"`draftlens sessions set-aside {session_id} --user {user_id} --root <root>` or "
+            f"SessionManager(root).set_aside({user_id!r}, {session_id!r}); then new work can start"
+        )
+        self.user_id, self.session_id, self.path, self.line, self.problem = user_id, session_id, str(path), line, problem
+
+    def __reduce__(self):
+        return type(self), (self.user_id, self.session_id, self.path, self.line, self.problem)
