@@ -576,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--user", help="the user id (list; optional for show/replay)")
     sessions.add_argument("--json", action="store_true", help="machine-readable output")
     sessions.set_defaults(run=cmd_sessions)
-    serve = sub.add_parser("serve", help="serve the session manager over HTTP (needs the http extra)")
+    serve = sub.add_parser("serve", parents=[common], help="serve the session manager over HTTP (needs the http extra)")
     serve.add_argument("--root", default="logs", help="the journal root (default: ./logs)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")

@@ -40,7 +40,8 @@ def test_start_and_end_return_the_boundary_events_as_journaled(client, tmp_path)
     end = ended.json()
     assert end["event"] == "end" and end["session_id"] == body["session_id"] and end["record_id"] != body["record_id"]
     records = read_journal(SessionManager(tmp_path).journal("ana", body["session_id"])).records
-    assert [{k: v for k, v in r.items() if k != "kind"} for r in records] == [body, end]
+    assert [{k: v for k, v in r.items() if k not in ("kind", "id_scheme")} for r in records] == [body, end]
+    assert records[0]["id_scheme"] == "draftlens.draft.v1"  # the journal also names its id scheme
 
 
 def test_performer_system_is_a_system_closure(client, tmp_path):

@@ -114,7 +114,7 @@ def test_the_cli_lists_damage_and_sets_a_journal_aside(tmp_path, capsys):
     out = capsys.readouterr().out
     assert active_id in out and "damaged" in out and "line 1" in out and "ACTIVE" in out
     assert main(["sessions", "list", "--user", "bo", "--root", str(tmp_path), "--json"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)
+    (row,) = json.loads(capsys.readouterr().out)["sessions"]  # the versioned document of `sessions list --json`
     assert row["status"] == "damaged" and row["damage"]["line"] == 1 and row["damage"]["closed"] is False
     assert main(["sessions", "set-aside", active_id, "--user", "bo", "--root", str(tmp_path)]) == 0
     assert f"{active_id}.jsonl.damaged" in capsys.readouterr().out
