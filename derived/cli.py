@@ -23,6 +23,7 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TRUNCATED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it; SIGTERM gives 143 and SIGHUP 129
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+EXIT_IN_USE = 75  # EX_TEMPFAIL (sysexits.h): another run holds an output folder; try again later
 
 log = logging.getLogger("draftlens.cli")
 
@@ -48,14 +49,31 @@ def _load(path: str):
         raise SystemExit(EXIT_USAGE) from None
 
 
+_DASK_CONNECT_TIMEOUT = "10s"
+
+
+class _CannotRun(Exception):
+    """Something found before any job runs makes the run impossible; the message is one line."""
+
+
 def _executor(spec: str):
+    """The executor a spec names; _CannotRun for a Dask scheduler out of reach (after at most 10 s)."""
     from .executors import DaskExecutor, ProcessExecutor, SerialExecutor
 
     kind, _, arg = spec.partition(":")
     if kind == "processes":
         return ProcessExecutor(int(arg))
     if kind == "dask":
-        return DaskExecutor(arg)
+        try:
+            import dask
+
+            with dask.config.set({"distributed.comm.timeouts.connect": _DASK_CONNECT_TIMEOUT}):
+                return DaskExecutor(arg)
+        except ImportError as exc:
+            raise _CannotRun(f"executor {spec!r}: {exc}") from None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise _CannotRun(f"executor {spec!r}: cannot reach the Dask scheduler at {arg} "
+                             f"({type(exc).__name__}: {exc})") from None
     return SerialExecutor()
 
 
@@ -133,10 +151,6 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = 
 
 def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool,
                   quiet: bool) -> tuple[Any, int]:
-    from .recompute import recompute_derived
-    from .report import write_report
-    from .runfile import dumps, run_record, write_atomically
-
     spec = executor_spec or pipeline.executor
     try:
         from .pipeline import parse_executor
@@ -145,9 +159,35 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json
     except ValueError as exc:
         print(f"draftlens: {exc}", file=sys.stderr)
         return None, EXIT_USAGE
-    for directory in pipeline.output_directories():
-        directory.mkdir(parents=True, exist_ok=True)
-    executor = _executor(spec)
+    from .folders import FolderError, FolderInUse, hold_folders, prepare_folders
+
+    folders = [pipeline.output, *pipeline.output_directories()]
+    try:  # everything that can be known before a job runs is checked before one runs (or a folder is made)
+        executor = _executor(spec)
+    except _CannotRun as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        return None, EXIT_USAGE
+    try:
+        prepare_folders(folders)
+        with hold_folders(folders, str(pipeline.path)):
+            return _run_held(pipeline, executor, spec, force, as_json, quiet)
+    except FolderInUse as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        return None, EXIT_IN_USE
+    except FolderError as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        return None, EXIT_USAGE
+    finally:
+        close = getattr(executor, "close", None)
+        if close:
+            close()
+
+
+def _run_held(pipeline: Any, executor: Any, spec: str, force: bool, as_json: bool, quiet: bool) -> tuple[Any, int]:
+    from .recompute import recompute_derived
+    from .report import write_report
+    from .runfile import dumps, run_record, write_atomically
+
     bar = None if quiet else _progress_bar()
     log.info("running %s with %s", pipeline.path, spec)
     try:
@@ -159,13 +199,16 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json
     finally:
         if bar:
             bar.close()
-        close = getattr(executor, "close", None)
-        if close:
-            close()
     summary = _run_summary(state, pipeline)
     out = pipeline.output
-    write_atomically(out / "run.json", dumps(run_record(state, summary["counts"], pipeline.store)))
-    write_report(out / "report.html", state, pipeline)
+    try:
+        write_atomically(out / "run.json", dumps(run_record(state, summary["counts"], pipeline.store)))
+        write_report(out / "report.html", state, pipeline)
+    except OSError as exc:  # the jobs ran: say what they made, then why the record is missing
+        _print_summary(summary)
+        print(f"draftlens: the jobs ran, but run.json/report.html could not be written in {out}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return state, EXIT_FAILED
     log.info("wrote %s and %s", out / "run.json", out / "report.html")
     summary["files"] = {"run_json": str(out / "run.json"), "report_html": str(out / "report.html")}
     if as_json:
