@@ -56,7 +56,7 @@ __all__ = [
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 DEFAULT_CACHE = Path("~/.cache/draftlens-corpus")
-CLIENT_TIMEOUT = 600  # seconds for one registry client call (download of one package)
+CLIENT_TIMEOUT = 300  # seconds for one registry client call (download of one package)
 
 
 def cache_dir() -> Path:
@@ -262,9 +262,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None,
                         help="cache folder (default: $DRAFTLENS_CORPUS or ~/.cache/draftlens-corpus)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file is unavailable")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST, help=argparse.SUPPRESS)
     args = parser.parse_args(list(argv) if argv is not None else None)
     cache = (args.cache or cache_dir()).expanduser().resolve()
-    manifest = load_manifest()
+    manifest = load_manifest(args.manifest)
     outcome = fetch(manifest, cache)
     print(summary(outcome, len(manifest["files"]), cache), flush=True)
     return 1 if args.strict and outcome["unavailable"] else 0
