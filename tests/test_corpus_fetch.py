@@ -169,3 +169,15 @@ def test_a_failure_cause_keeps_ffmpegs_error_line_and_drops_the_rest():
     assert cause(outcome) == "FFmpeg exited with code 234 / [out#0/mp4 @ 0x…] Stream specifier V:0 does not match  any streams."
     assert cause(Outcome("FAILED", "validation", "x.wav: the source has no video stream", ())) == "x.wav: the source has no video stream"
     assert outcome.label == "FAILED:execution" and Outcome("COMPLETED", None, "", ("p",)).label == "COMPLETED"
+
+
+def test_a_list_entry_accepts_any_outcome_it_names_and_write_keeps_it():
+    from tests.corpus.expect import accepts, merged
+
+    assert accepts("COMPLETED", "COMPLETED") and not accepts("COMPLETED", "FAILED:execution")
+    assert accepts(["COMPLETED", "FAILED:execution"], "FAILED:execution") and not accepts(None, "COMPLETED")
+    varying = {"probe": "COMPLETED", "thumbnail": ["COMPLETED", "FAILED:execution"]}
+    assert merged(varying, {"probe": "COMPLETED", "thumbnail": "FAILED:execution"}) == varying
+    assert merged(varying, {"probe": "COMPLETED", "thumbnail": "FAILED:verification"}) == {
+        "probe": "COMPLETED", "thumbnail": "FAILED:verification"}
+    assert merged(None, {"probe": "FAILED:execution"}) == {"probe": "FAILED:execution"}

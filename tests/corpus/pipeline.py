@@ -117,8 +117,9 @@ def corpus_paths(manifest: dict, cache: Path) -> tuple[list[Path], list[str]]:
     return [Path(os.path.abspath(file_path({"id": i}, cache))) for i in present], missing
 
 
-_ERROR_WORDS = ("error", "invalid", "does not match", "unsupported", "not supported", "failed", "could not",
-                "cannot", "no such", "not found", "unknown")
+_ERROR_WORDS = ("error", "invalid", "does not match", "unsupported", "not supported", "not implemented", "failed",
+                "could not", "cannot", "no such")
+_NOT_ERRORS = ("Stream #", "Input #", "Output #", "Duration:", "Metadata:", "Replay Gain", "muxing overhead")
 
 
 def cause(outcome: Outcome) -> str:
@@ -128,5 +129,6 @@ def cause(outcome: Outcome) -> str:
     marker = next((i for i, line in enumerate(lines) if line.startswith("--- ffmpeg stderr")), None)
     if marker is None:
         return head
-    errors = [line.strip() for line in lines[marker + 1:] if any(w in line.lower() for w in _ERROR_WORDS)]
+    errors = [line.strip() for line in lines[marker + 1:]
+              if any(w in line.lower() for w in _ERROR_WORDS) and not any(n in line for n in _NOT_ERRORS)]
     return f"{head} / {errors[0]}" if errors else f"{head} / (no FFmpeg error line in the message)"
