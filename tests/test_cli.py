@@ -204,7 +204,7 @@ def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
     assert "interrupted" in err and "Traceback" not in err
-    left = sorted(p.name for p in proxies.iterdir())
+    left = sorted(p.name for p in proxies.iterdir() if p.name != ".draftlens")  # draftlens's own lock and record
     assert not any(".partial." in name for name in left), left
     assert len(left) < 8  # it really stopped early
     for name in left:  # whatever reached its final name is whole and verified
