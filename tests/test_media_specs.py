@@ -237,7 +237,7 @@ GOLDEN_THUMB = [
     "[0:V:0]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=-2:w=320[s0];[s0]format=rgb24[s1]",
     "-map", "[s1]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
     "-flags:v", "+bitexact", "-frames:v", "1", "-threads", "1", "fd:",
-    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1",
+    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1", "-max_error_rate", "1",
 ]
 GOLDEN_AUDIO = [
     ENGINE, "-i", "file:/media/a.mov", "-map", "0:a:0", "-f", "ogg", "-ac", "2", "-ar", "48000", "-b:a", "128k",

@@ -20,7 +20,15 @@ from derived import ProcessExecutor
 from lenses.result import COMPLETED, FAILED, FAILURE_CLASSES
 from tests.corpus.expect import accepts, load_expected
 from tests.corpus.fetch import cache_dir, load_manifest
-from tests.corpus.pipeline import LENSES, NOT_RUN, corpus_paths, decode_errors, labels, run_corpus
+from tests.corpus.pipeline import (
+    LENSES,
+    NOT_RUN,
+    cause,
+    corpus_paths,
+    decode_errors,
+    labels,
+    run_corpus,
+)
 
 MANIFEST = load_manifest()
 FILE_IDS = [entry["id"] for entry in MANIFEST["files"]]
@@ -69,6 +77,8 @@ def test_every_completed_output_decodes_and_every_failure_says_why(corpus_run, f
         if outcome.status == FAILED:
             assert outcome.failure_class in FAILURE_CLASSES, (file_id, lens, outcome.failure_class)
             assert outcome.first_line, f"{file_id} {lens}: FAILED/{outcome.failure_class} without a message"
+            if outcome.first_line.startswith("FFmpeg exited with code"):  # the cause is FFmpeg's own error line
+                assert cause(outcome) != outcome.first_line, f"{file_id} {lens}: no FFmpeg error line: {outcome.message}"
             assert outcome.outputs == (), f"{file_id} {lens}: a FAILED result lists outputs {outcome.outputs}"
             continue
         assert outcome.failure_class is None and outcome.outputs, (file_id, lens, outcome)

@@ -39,7 +39,7 @@ from .codecs import (
 from .specs import AudioSpec, ProxySpec, ThumbnailSpec
 
 __all__ = ["proxy_argv", "thumbnail_argv", "audio_argv", "probe_argv", "header_argv", "SWS_FLAGS", "GLOBAL_ARGS",
-           "scaled_size", "OUTPUT_TARGET", "decode_argv"]
+           "scaled_size", "OUTPUT_TARGET", "decode_argv", "UNINDEXED_CONTAINERS"]
 
 OUTPUT_TARGET = "fd:"  # with -fd 1: the job's own temporary file, given to FFmpeg as its stdout
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
@@ -156,18 +156,36 @@ def proxy_argv(spec: ProxySpec, engine_path: str, source: str,
     return out.compile(cmd=engine_path)
 
 
-def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: float) -> list[str]:
-    """One frame at ``offset`` seconds (input seek, frame-accurate), scaled, as jpg/png."""
+# Containers without an index, where FFmpeg's input seek estimates a byte position and can land
+# past the frame asked for (MPEG-TS/PS, elementary streams): their posters seek by decoding.
+UNINDEXED_CONTAINERS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "cavsvideo", "vc1"})
+
+
+def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: float,
+                   seek_by_decoding: bool = False) -> list[str]:
+    """One frame at ``offset`` seconds, scaled, as jpg/png.
+
+    An input seek (fast, frame-accurate) where the container has an index;
+    ``seek_by_decoding`` (an output-side ``-ss``) for containers without one,
+    where an input seek may overshoot. ``-max_error_rate 1``: a poster is
+    judged by verification, not by how many broken packets of a damaged
+    source the decoder met before the one frame came out (that count varies
+    from run to run with thread timing, so FFmpeg's exit code would too).
+    """
     ff = _ffmpeg()
     encoder, _name, pix_fmt, options = IMAGE_FORMATS[spec.image_format]
-    inp = ff.input(_file(source), ss=f"{offset:.6f}")
+    at = f"{offset:.6f}"
+    inp = ff.input(_file(source)) if seek_by_decoding else ff.input(_file(source), ss=at)
     video = _video_chain(inp["V:0"], spec.size, pix_fmt, exact_same=True)
     kw = {
         # image2pipe: one image to one file descriptor (image2 opens paths itself)
         "f": "image2pipe", "c:v": encoder, **dict(options), "frames:v": 1,
         "fflags": "+bitexact", "flags:v": "+bitexact", "threads": 1,
     }
-    out = ff.output(video, OUTPUT_TARGET, fd=1, **kw).global_args(*GLOBAL_ARGS, "-filter_complex_threads", "1")
+    if seek_by_decoding:
+        kw["ss"] = at
+    out = ff.output(video, OUTPUT_TARGET, fd=1, **kw).global_args(
+        *GLOBAL_ARGS, "-filter_complex_threads", "1", "-max_error_rate", "1")
     return out.compile(cmd=engine_path)
 
 

@@ -213,6 +213,13 @@ def _missing_stream(plan: JobPlan, stderr: str) -> str | None:
         return f"{name}: the source has no video stream (streams: {kinds}); use media.audio for its sound"
     if plan.kind == "audio" and not audio_streams_with_sound(info):
         return f"{name}: the source has no audio stream with sound (streams: {kinds})"
+    if plan.kind == "proxy" and "0:a?" in plan.argv:
+        silent = [s["index"] for s in info["streams"] if s.get("codec_type") == "audio"
+                  and s not in audio_streams_with_sound(info)]
+        if silent:
+            return (f"{name}: audio stream(s) {silent} hold no sound (a track listed with no packets), which FFmpeg "
+                    "cannot map; give the proxy a media.probe output (then only audio with sound is mapped), "
+                    "or set audio=False")
     return None
 
 

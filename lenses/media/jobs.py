@@ -18,7 +18,14 @@ from typing import Any
 import attrs
 from pyrsistent import PMap, thaw
 
-from .argv import audio_argv, probe_argv, proxy_argv, scaled_size, thumbnail_argv
+from .argv import (
+    UNINDEXED_CONTAINERS,
+    audio_argv,
+    probe_argv,
+    proxy_argv,
+    scaled_size,
+    thumbnail_argv,
+)
 from .codecs import (
     AUDIO_CODECS,
     MXF_FRAME_RATES,
@@ -205,6 +212,9 @@ def _thumbnail_offset(spec: ThumbnailSpec, source: dict[str, Any]) -> float:
     known = isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0
     if spec.time_offset is not None:
         offset = float(spec.time_offset)
+    elif not known and isinstance(source.get("streams"), list):
+        raise SpecError(f"{source['path']}: time_fraction needs the clip's duration, and the probe found none "
+                        "(a file without a duration in its header); give time_offset in seconds")
     elif not known:
         raise SpecError(
             "time_fraction needs the clip's duration: use a media.probe output as the input "
@@ -254,7 +264,8 @@ def plan_job(kind: str, draft: Any, params: Any, frame_index: int | None) -> Job
         if kind == "proxy":
             argv = proxy_argv(spec, engine.path, path, _audio_streams(source))
         elif kind == "thumbnail":
-            argv = thumbnail_argv(spec, engine.path, path, _thumbnail_offset(spec, source))
+            argv = thumbnail_argv(spec, engine.path, path, _thumbnail_offset(spec, source),
+                                  seek_by_decoding=source.get("container") in UNINDEXED_CONTAINERS)
         else:
             argv = audio_argv(spec, engine.path, path, _audio_streams(source))
         return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), source, index=index)
