@@ -54,7 +54,7 @@ def _is_int(value: object) -> bool:
 
 def _one_of(choices):
     def check(inst, attribute, value):
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             raise SpecError(f"{type(inst).__name__}.{attribute.name} must be one of {sorted(choices)}, got {value!r}")
 
     return check
@@ -69,6 +69,11 @@ def _check_container(spec: Any, codecs: dict) -> Any:
             f"{spec.codec} goes in {list(codec.containers)}"
         )
     return codec
+
+
+def _flag(inst, attribute, value):
+    if not isinstance(value, bool):
+        raise SpecError(f"{type(inst).__name__}.{attribute.name} must be true or false, got {value!r}")
 
 
 def _text(inst, attribute, value):
@@ -195,7 +200,7 @@ class ProxySpec(_Spec):
     output_directory: str = attrs.field(validator=_directory)
     fps_mode: str = attrs.field(default="same-as-source", validator=_one_of(FPS_MODES))
     fps_explicit: int | float | str | None = attrs.field(default=None)
-    audio: bool = attrs.field(default=True, kw_only=True, validator=attrs.validators.instance_of(bool))
+    audio: bool = attrs.field(default=True, kw_only=True, validator=_flag)
     threads: int = attrs.field(default=1, kw_only=True, validator=_int_between(1, 64))
     ffmpeg: str | None = attrs.field(default=None, validator=_binary, kw_only=True)
     ffmpeg_version: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
