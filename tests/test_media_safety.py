@@ -329,6 +329,23 @@ def test_an_earlier_output_of_ours_is_replaced_but_an_edited_one_is_not(media, t
     assert final.read_bytes() == edited
 
 
+def test_an_edit_in_place_that_keeps_size_and_mtime_is_still_not_ours(media, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    spec = ProxySpec("h264", "mp4", "same", "{source_name}_p", str(out))
+    assert proxy(media_draft(media.small), spec).status == "COMPLETED"
+    final = out / "small_p.mp4"
+    before = os.stat(final)
+    with open(final, "r+b") as fh:  # same inode, same size, and the mtime put back: only ctime tells
+        fh.seek(200)
+        fh.write(b"\xff" * 16)
+    os.utime(final, ns=(before.st_atime_ns, before.st_mtime_ns))
+    edited = final.read_bytes()
+    refused = proxy(media_draft(media.small), spec)
+    assert refused.failure_class == "validation" and "has been changed since" in refused.message
+    assert final.read_bytes() == edited
+
+
 def test_links_at_final_paths_are_never_followed_or_replaced(media, tmp_path):
     out, elsewhere = tmp_path / "out", tmp_path / "precious.mp4"
     out.mkdir()

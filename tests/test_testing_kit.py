@@ -377,7 +377,9 @@ def test_the_pytest_plugin_gives_a_fixture_an_option_and_hypothesis_output(tmp_p
         from lens_module_for_plugin import clock
 
         def test_good(check_lens):
-            assert check_lens(upper_text).examples == 7
+            report = check_lens(upper_text)
+            # 7 examples; if all 7 random inputs lacked "text", up to 300 more search for one it accepts
+            assert report.examples == 7 or (report.raised >= 7 and 7 < report.examples <= 307), report
 
         def test_bad():
             imported_check_lens(clock)

@@ -45,7 +45,7 @@ from drafts.media import MediaError, fingerprint_file, source_change
 from ..result import COMPLETED, FAILED, ExecutionResult
 from .argv import decode_argv, header_argv
 from .jobs import JobPlan
-from .ledger import LedgerError, OutputRecord, forget_others, owner_problem, record_output
+from .ledger import LedgerError, OutputRecord, owner_problem, record_output, settle
 from .mediainfo import (
     audio_streams_with_sound,
     first_stream,
@@ -309,8 +309,8 @@ def _publish(plan: JobPlan, temp: str, final: str, info: dict[str, Any],
             raise FileExistsError(final)
         publish(temp, final, replace=now is not None)
     try:
-        forget_others(directory, name, fingerprint)
-    except LedgerError:  # stale rows only cost a re-hash later; the output is published and recorded
+        settle(directory, name, fingerprint, os.lstat(final).st_ctime_ns)
+    except (LedgerError, OSError):  # without it, the next check re-hashes the file: slower, never unsafe
         pass
     return ({"path": final, "size": size, "fingerprint": fingerprint} | _media_fields(info)
             | {"source_index": plan.index})

@@ -35,7 +35,7 @@ import attrs
 from drafts.media import MediaError, fingerprint_file
 
 __all__ = ["LEDGER_DIRECTORY", "LEDGER_NAME", "LedgerError", "OutputRecord", "ledger_path", "owner_problem",
-           "read_records", "record_output", "forget_others"]
+           "read_records", "record_output", "settle"]
 
 LEDGER_DIRECTORY = ".draftlens"
 LEDGER_NAME = "outputs.sqlite"
@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS outputs (
     device INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER,
     job TEXT NOT NULL,
     source TEXT NOT NULL,
     PRIMARY KEY (name, fingerprint)
@@ -72,6 +73,7 @@ class OutputRecord:
     mtime_ns: int
     job: str
     source: str
+    ctime_ns: int | None = None  # set once the file is under its final name (a rename changes it)
 
 
 def ledger_path(directory: str) -> str:
@@ -173,7 +175,8 @@ def read_records(directory: str, name: str) -> tuple[OutputRecord, ...]:
             return ()
         try:
             rows = connection.execute(
-                "SELECT name, size, fingerprint, device, inode, mtime_ns, job, source FROM outputs WHERE name = ?",
+                "SELECT name, size, fingerprint, device, inode, mtime_ns, job, source, ctime_ns FROM outputs "
+                "WHERE name = ?",
                 (name,),
             ).fetchall()
         except sqlite3.OperationalError:  # an empty file sqlite made but no table yet
@@ -185,15 +188,17 @@ def record_output(directory: str, record: OutputRecord) -> None:
     """Add a row (before the file is published under ``record.name``). Raises LedgerError."""
     with _connect(directory, create=True) as connection:
         connection.execute(
-            "INSERT OR REPLACE INTO outputs (name, size, fingerprint, device, inode, mtime_ns, job, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", attrs.astuple(record),
+            "INSERT OR REPLACE INTO outputs (name, size, fingerprint, device, inode, mtime_ns, job, source, ctime_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", attrs.astuple(record),
         )
 
 
-def forget_others(directory: str, name: str, fingerprint: str) -> None:
-    """Drop the rows of older files once ``name`` holds the file with ``fingerprint``."""
+def settle(directory: str, name: str, fingerprint: str, ctime_ns: int) -> None:
+    """Once ``name`` holds the file with ``fingerprint``: note its final ctime, drop older rows."""
     with _connect(directory, create=True) as connection:
         connection.execute("DELETE FROM outputs WHERE name = ? AND fingerprint != ?", (name, fingerprint))
+        connection.execute("UPDATE outputs SET ctime_ns = ? WHERE name = ? AND fingerprint = ?",
+                           (ctime_ns, name, fingerprint))
 
 
 def owner_problem(final: str) -> tuple[str | None, os.stat_result | None]:
@@ -219,9 +224,10 @@ def owner_problem(final: str) -> tuple[str | None, os.stat_result | None]:
         records = read_records(directory, name)
     except LedgerError as exc:
         return f"{final} already exists and its owner cannot be checked: {exc}", st
-    for record in records:
-        if (record.size, record.device, record.inode, record.mtime_ns) == (
-                st.st_size, st.st_dev, st.st_ino, st.st_mtime_ns):
+    for record in records:  # the same status, ctime included (any write or chmod changes it): not read again
+        if record.ctime_ns is not None and (record.size, record.device, record.inode, record.mtime_ns,
+                                            record.ctime_ns) == (st.st_size, st.st_dev, st.st_ino,
+                                                                 st.st_mtime_ns, st.st_ctime_ns):
             return None, st
     if any(record.size == st.st_size for record in records):
         try:
