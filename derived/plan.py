@@ -12,6 +12,7 @@ here and nowhere else.
 
 from __future__ import annotations
 
+from collections import deque
 from functools import cached_property
 from typing import Any
 
@@ -61,7 +62,7 @@ class SessionId:
         return f"SessionId({self._token[:12]}…)"
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, cache_hash=True)  # ids key every job map: hash once, not per lookup
 class SessionJobId:
     """Opaque id of one job, meaningful only inside its session."""
 
@@ -420,10 +421,10 @@ class BatchPlanSession:
         for jid, job in jobs.items():
             for dep in job.depends_on:
                 dependents.setdefault(dep, []).append(jid)
-        ready = [jid for jid in jobs if waiting[jid] == 0]
+        ready = deque(jid for jid in jobs if waiting[jid] == 0)  # FIFO: ties keep plan order
         order: list[SessionJobId] = []
         while ready:
-            jid = ready.pop(0)
+            jid = ready.popleft()
             order.append(jid)
             for nxt in dependents.get(jid, ()):
                 waiting[nxt] -= 1
