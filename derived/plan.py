@@ -35,6 +35,7 @@ from .claims import Claims, media_source_paths, who
 from .diagnostics import DerivedWarning
 from .evaluate import CallOutcome
 from .ids import digest
+from .order import evaluation_order, is_batched
 
 __all__ = [
     "BatchPlanSession",
@@ -267,8 +268,6 @@ class Planner:
         if draft is None:
             return problem("missingInput", f"input draft {source!r} is not in the store", lens=lens,
                            job_type=lens.job_type, input=str(source))
-        from .recompute import is_batched
-
         if not is_batched(lens, draft):
             return InstancePlan(**common, input_draft=draft, batched=False, expanding=False, frames=None)
         plan = InstancePlan(**common, input_draft=draft, batched=True, expanding=False, frames=None)
@@ -541,8 +540,6 @@ def build_plan(
     store: Store, registry: Registry, caps: Caps, memo: Any, force: bool = False
 ) -> tuple[BatchPlanSession, Planner, list]:
     """The session plus what recompute needs to carry it out (internal)."""
-    from .recompute import evaluation_order
-
     planner = Planner(store, registry, caps, memo, force)
     failed: set[str] = set()
     instances: list[InstancePlan] = []

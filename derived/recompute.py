@@ -22,10 +22,10 @@ import attrs
 from pyrsistent import pmap
 
 from drafts.canonical import frozen_scalar_map
-from drafts.carrier import is_packed_carrier, pack_drafts
+from drafts.carrier import pack_drafts
 from drafts.draft import Draft, draft_from_checked
 from drafts.errors import DraftError
-from drafts.store import OutputOf, Store
+from drafts.store import Store
 from lenses import default_registry
 from lenses.lens import Lens
 from lenses.registry import Registry
@@ -35,39 +35,11 @@ from .caps import Caps
 from .diagnostics import DerivedWarning
 from .evaluate import INTERRUPTED, CallOutcome, call_lens
 from .executors import ChunkFailed, SerialExecutor, task_size
+from .order import evaluation_order, is_batched
 from .plan import CHUNK_FRAMES, FramePlan, InstancePlan, build_plan, describe_failure, job_id_for
 from .state import BatchFrameIndex, BatchSummary, DerivedState
 
 __all__ = ["recompute_derived", "evaluation_order", "is_batched", "run_chunk"]
-
-
-def evaluation_order(store: Store) -> list[str]:
-    """Instance ids, each after the instance it reads, otherwise in insertion order."""
-    instances = store.lens_instances
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(instance_id: str) -> None:
-        if instance_id in seen:
-            return
-        seen.add(instance_id)
-        source = instances[instance_id].input
-        if isinstance(source, OutputOf) and source.instance_id in instances:
-            visit(source.instance_id)
-        order.append(instance_id)
-
-    for instance_id in instances:
-        visit(instance_id)
-    return order
-
-
-def is_batched(lens: Lens, draft: Draft | None) -> bool:
-    """Apply the lens's batch behavior to an input draft."""
-    if draft is None or lens.batch_behavior == "disable":
-        return False
-    if lens.batch_behavior == "inherit":
-        return is_packed_carrier(draft)
-    return "carrier" in draft.meta  # "enable": any carrier kind
 
 
 def run_chunk(task: tuple) -> list[CallOutcome]:
