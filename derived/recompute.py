@@ -232,6 +232,17 @@ class _Run:
                 out.extend(chunk)
         return out
 
+    def _commit_step(self, lens: Lens, jobs: int) -> int:
+        """How many media jobs run before their outcomes are committed to a durable memo.
+
+        One per worker: a run killed mid-way loses at most the jobs in flight,
+        and the next run reuses every job that finished before the kill.
+        Pure calls (cheap, many) go to the executor all at once.
+        """
+        if lens.describe is None or getattr(self.memo, "durable", None) is None:
+            return max(1, jobs)
+        return max(1, getattr(self.executor, "parallelism", 1))
+
     # -- non-batched: one call ------------------------------------------------------------
     def _single(self, plan, draft, key, cached, described, provenance) -> tuple[Draft, ...]:
         warn = self._warner(plan.instance_id)
@@ -243,7 +254,7 @@ class _Run:
         else:
             (outcome,) = self._execute(plan.lens, plan.params, [(draft, (plan.instance_id, None, None))], limit)
             if self.memo is not None and not outcome.worker_failed:
-                self.memo.put_call(key, outcome)
+                self.memo.put_call(key, outcome, plan.lens.id)
         if outcome.result is not None:
             jid = job_id_for(self.session.session_id, plan.instance_id, None)
             self.results[jid] = outcome.result.with_job_id(str(jid))
@@ -299,12 +310,15 @@ class _Run:
         for this_round in rounds:
             if not this_round:
                 break
-            items = [(fp.drafts[i], (instance_id, batch_id, i)) for i in this_round]
-            ran = self._execute(lens, plan.params, items, caps.max_drafts_emitted_per_frame)
-            for index, outcome in zip(this_round, ran, strict=True):
-                outcomes[index] = outcome
-                if self.memo is not None and not outcome.worker_failed:
-                    self.memo.put_call(fp.call_keys[index], outcome)
+            step = self._commit_step(lens, len(this_round))
+            for at in range(0, len(this_round), step):
+                part = this_round[at:at + step]
+                items = [(fp.drafts[i], (instance_id, batch_id, i)) for i in part]
+                ran = self._execute(lens, plan.params, items, caps.max_drafts_emitted_per_frame)
+                for index, outcome in zip(part, ran, strict=True):
+                    outcomes[index] = outcome
+                    if self.memo is not None and not outcome.worker_failed:
+                        self.memo.put_call(fp.call_keys[index], outcome, lens.id)
         not_run = [i for i in to_run if outcomes[i] is None]
         if not_run:
             self._finished(len(not_run))
@@ -321,7 +335,7 @@ class _Run:
                 end = min(start + CHUNK_FRAMES, evaluated)
                 chunk = self._assemble(fp, outcomes, start, end, batch_id, provenance, warn)
                 if cacheable and not any(outcomes[i].worker_failed for i in range(start, end)):
-                    self.memo.put_chunk(fp.chunk_keys[chunk_no], chunk)
+                    self.memo.put_chunk(fp.chunk_keys[chunk_no], chunk, fp.call_keys[start:end])
             if cacheable:
                 self.live_chunks[fp.chunk_keys[chunk_no]] = chunk
             chunks.append(chunk)
