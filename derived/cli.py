@@ -1,4 +1,4 @@
-"""The ``draftlens`` command: plan, run, demo, sessions.
+"""The ``draftlens`` command: plan, run, demo, cache, sessions.
 
 Exit codes: 0 every job completed; 1 some job failed; 2 invalid pipeline or
 usage (checked before anything runs); 3 every job completed but caps dropped
@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["main"]
@@ -67,27 +68,95 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+CACHE_NAME = ".draftlens/cache.sqlite"
+"""The evaluation cache of a pipeline, under its output folder (beside run.json)."""
+
+
+def cache_path(pipeline_path: str) -> Any:
+    """``<[pipeline] output>/.draftlens/cache.sqlite`` of a pipeline file (PipelineError if unreadable)."""
+    from .pipeline import pipeline_output
+
+    return pipeline_output(pipeline_path) / CACHE_NAME
+
+
+@contextmanager
+def _cache(pipeline_path: str, no_cache: bool):
+    """The pipeline's durable memo (None with ``--no-cache``), with its source fingerprints installed.
+
+    Opened before the pipeline is loaded, so an unchanged media file is not
+    read again to be fingerprinted. A pipeline file that cannot be read
+    yields None here; loading it reports the problem.
+    """
+    from drafts.media import use_fingerprint_cache
+
+    from .durable import StoreError
+    from .memo import Memo
+    from .pipeline import PipelineError
+
+    if no_cache:
+        yield None
+        return
+    try:
+        path = cache_path(pipeline_path)
+    except PipelineError:
+        yield None
+        return
+    try:
+        memo = Memo.open(path)
+    except StoreError as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    previous = use_fingerprint_cache(memo.durable)
+    try:
+        yield memo
+    finally:
+        use_fingerprint_cache(previous)
+        memo.close()
+
+
+def _reason_counts(jobs: list[dict], instance: str) -> str:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        if job["lens_instance_id"] == instance and job["reason"] != "reused":
+            counts[job["reason"]] = counts.get(job["reason"], 0) + 1
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .plan import plan_session
+    with _cache(args.pipeline, args.no_cache) as memo:
+        return _plan(_load(args.pipeline), memo, args)
+
+
+def _plan(pipeline: Any, memo: Any, args: argparse.Namespace) -> int:
+    from .plan import build_plan
+    from .reasons import job_reasons
     from .runfile import plan_record
     from .truncation import caps_notes
 
-    pipeline = _load(args.pipeline)
-    session = plan_session(pipeline.store, registry=pipeline.registry, caps=pipeline.caps)
+    session, _, (instances, singles) = build_plan(pipeline.store, pipeline.registry, pipeline.caps, memo, args.force)
+    history = memo.durable.instance_history() if memo is not None else {}
+    reasons = job_reasons(session, instances, singles, memo, history, args.force)
     notes = caps_notes(session, pipeline.caps)
     record = plan_record(session, notes)
+    for job in record["jobs"]:
+        job["reason"] = reasons[job["job_id"]]
+    record["cache"] = memo.durable.path if memo is not None else None
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
         return EXIT_OK
     print(f"plan session {session.session_id}  ({session.job_count} jobs, dag={session.is_dag})")
+    if memo is not None:
+        print(f"cache {memo.durable.path}")
     for source_id, _, frames in pipeline.sources:
         note = ""
         if frames > pipeline.caps.max_frames_evaluated:
             note = f"  (caps: only the first {pipeline.caps.max_frames_evaluated} frames will be evaluated)"
         print(f"source {source_id}: {frames} frames{note}")
     rows = [[r["instance"], r["lens"], r["jobs"], r["run"], r["reused"], "yes" if r["expands"] else "",
-             r["problem"] or ""] for r in record["instances"]]
-    print(_table(rows, ["instance", "lens", "jobs", "run", "reused", "expands", "problem"]))
+             _reason_counts(record["jobs"], r["instance"]), r["problem"] or ""] for r in record["instances"]]
+    print(_table(rows, ["instance", "lens", "jobs", "run", "reused", "expands", "why", "problem"]))
+    if record["jobs"] and all(j["reason"] == "reused" for j in record["jobs"]):
+        print(f"nothing to run: all {len(record['jobs'])} jobs can be reused")
     for note in notes:
         where = f"{note['instance']}: " if note["instance"] else ""
         print(f"caps {'will' if note['certain'] else 'may'} truncate: {where}{note['message']}")
@@ -102,18 +171,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
         import shlex
 
         for job in commands:
-            print(f"  [{job['lens_instance_id']} frame {job['frame_index']}] {shlex.join(job['command'])}")
+            print(f"  [{job['lens_instance_id']} frame {job['frame_index']}] ({job['reason']}) "
+                  f"{shlex.join(job['command'])}")
             if job["outputs"]:
                 print(f"      writes {', '.join(job['outputs'])}")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run(_load(args.pipeline), args.executor, args.force, as_json=args.json, quiet=args.quiet > 0)[1]
+    with _cache(args.pipeline, args.no_cache) as memo:
+        return _run(_load(args.pipeline), args.executor, args.force, as_json=args.json, quiet=args.quiet > 0,
+                    memo=memo)[1]
 
 
 def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = False,
-         quiet: bool = False) -> tuple[Any, int]:
+         quiet: bool = False, memo: Any = None) -> tuple[Any, int]:
     """Run a loaded pipeline, print its summary, write run.json and report.html: ``(state, exit code)``.
 
     SIGTERM and SIGHUP stop it as cleanly as Ctrl-C (``derived.signals``):
@@ -124,7 +196,7 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = 
 
     try:
         with stop_on_signals():
-            return _run_pipeline(pipeline, executor_spec, force, as_json, quiet)
+            return _run_pipeline(pipeline, executor_spec, force, as_json, quiet, memo)
     except Terminated as exc:
         kill_children()
         print(f"\ndraftlens: {exc}; FFmpeg stopped, no output was left half-written", file=sys.stderr)
@@ -132,7 +204,8 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = 
 
 
 def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool,
-                  quiet: bool) -> tuple[Any, int]:
+                  quiet: bool, memo: Any) -> tuple[Any, int]:
+    from .reasons import instance_rows
     from .recompute import recompute_derived
     from .report import write_report
     from .runfile import dumps, run_record, write_atomically
@@ -152,7 +225,7 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json
     log.info("running %s with %s", pipeline.path, spec)
     try:
         state = recompute_derived(pipeline.store, registry=pipeline.registry, caps=pipeline.caps, executor=executor,
-                                  progress=bar.update if bar else None, force=force)
+                                  progress=bar.update if bar else None, force=force, memo=memo)
     except KeyboardInterrupt:
         print("\ndraftlens: interrupted; no output was left half-written", file=sys.stderr)
         return None, EXIT_INTERRUPTED
@@ -163,6 +236,18 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json
         if close:
             close()
     summary = _run_summary(state, pipeline)
+    counts = summary["counts"]
+    if memo is not None:
+        memo.durable.record_instances(instance_rows(list(state.plan._instances)))
+        counts["ran"] = sum(memo.ran.values())
+        summary["cache"] = memo.durable.path
+        for row in summary["instances"]:  # what actually ran (an expanding instance is decided at run time)
+            row["ran"] = memo.ran.get(row["instance"], 0)
+            row["reused"] = max(0, row["jobs"] - row["ran"])
+        counts["reused"] = sum(row["reused"] for row in summary["instances"])
+    else:
+        counts["ran"] = counts["jobs"] - counts["reused"]
+        summary["cache"] = None
     out = pipeline.output
     write_atomically(out / "run.json", dumps(run_record(state, summary["counts"], pipeline.store)))
     write_report(out / "report.html", state, pipeline)
@@ -232,6 +317,10 @@ def _print_summary(summary: dict) -> None:
     counts = summary["counts"]
     print(f"\njobs {counts['jobs']} (reused {counts['reused']}), media jobs completed {counts['media_completed']}, "
           f"failed {counts['media_failed']}, warnings {counts['warnings']}, outputs {counts['outputs']}")
+    if counts["ran"] == 0 and counts["jobs"]:
+        print(f"nothing ran: every job was reused from the cache ({summary['cache']})")
+    elif summary["cache"]:
+        print(f"ran {counts['ran']} call(s); the rest was reused from the cache ({summary['cache']})")
     for w in summary["warnings"]:  # the first line here; the whole message is in run.json and report.html
         print(f"  {w['line']}")
     if summary["truncated"]:
@@ -292,8 +381,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"making sample clips in {directory / 'clips'} with the pinned FFmpeg ...")
     pipeline_path = write_demo_pipeline(directory)
     print(f"pipeline: {pipeline_path}\n")
-    pipeline = _load(str(pipeline_path))
-    state, code = _run(pipeline, None, force=False)
+    with _cache(str(pipeline_path), no_cache=False) as memo:
+        pipeline = _load(str(pipeline_path))
+        state, code = _run(pipeline, None, force=False, memo=memo)
     if state is None:
         return code
     clip_of = {frame.id: Path(frame.payload["path"]).name
@@ -329,6 +419,58 @@ def _demo_refusal(directory: Any, force: bool) -> str | None:
     shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
     return (f"demo: {directory} is not empty ({shown}); the demo writes pipeline.toml, clips/ and out/ there. "
             "Choose a new or empty folder, or pass --force to overwrite those files")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """info / prune of an evaluation cache: a pipeline file's (under its output folder) or a .sqlite file."""
+    from pathlib import Path
+
+    from .durable import DurableStore, StoreError
+    from .pipeline import PipelineError
+
+    target = Path(args.target)
+    try:
+        path = target if target.suffix in (".sqlite", ".db") else cache_path(str(target))
+    except PipelineError as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not path.exists():
+        print(f"draftlens: no evaluation cache at {path} (a run makes one)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = DurableStore(path, evaluating=False)
+    except StoreError as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.action == "prune":
+            try:
+                removed = store.prune(args.keep)
+            except ValueError as exc:
+                print(f"draftlens: cache prune --keep: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            info = store.info()
+            if args.json:
+                print(json.dumps(_versioned("draftlens.cache-prune", {"removed": removed, "info": info}),
+                                 indent=2, sort_keys=True))
+            else:
+                print(f"pruned {path}: {removed['entries']} entries, {removed['fingerprints']} fingerprints removed"
+                      f"{'' if removed['compacted'] else ' (file not compacted: another process has it open)'}; "
+                      f"{info['entries']} entries, {info['file_bytes']} bytes left")
+            return EXIT_OK
+        info = store.info()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(_versioned("draftlens.cache-info", info), indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"evaluation cache {info['path']} (schema {info['schema']}, used by {info['generation']} runs and plans)")
+    print(f"{info['entries']} entries ({info['entry_bytes']} bytes of outcomes), {info['fingerprints']} source "
+          f"fingerprints, {info['instances']} lens instances remembered; file {info['file_bytes']} bytes")
+    if info["by_lens"]:
+        print(_table([[r["lens"], r["status"], r["entries"], r["bytes"]] for r in info["by_lens"]],
+                     ["lens", "status", "entries", "bytes"]))
+    return EXIT_OK
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -492,11 +634,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", parents=[common], help="show what a run would do, without running anything")
     plan.add_argument("pipeline", help="pipeline file (TOML)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--force", action="store_true", help="plan every job to run, whatever the cache holds")
+    plan.add_argument("--no-cache", action="store_true", help="ignore the evaluation cache (neither read nor write it)")
     plan.set_defaults(run=cmd_plan)
     run = sub.add_parser("run", parents=[common], help="run a pipeline: outputs, run.json and report.html")
     run.add_argument("pipeline", help="pipeline file (TOML)")
     run.add_argument("--executor", help="serial | processes:N | dask:ADDRESS (default: the pipeline's)")
-    run.add_argument("--force", action="store_true", help="run every job even if it could be reused")
+    run.add_argument("--force", action="store_true",
+                     help="run every job even if it could be reused (and refresh the cache)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="ignore the evaluation cache under the output folder (neither read nor write it)")
     run.add_argument("--json", action="store_true", help="print the run's summary as JSON instead of tables")
     run.set_defaults(run=cmd_run)
     demo = sub.add_parser("demo", parents=[common],
@@ -505,6 +652,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where the clips, pipeline.toml and out/ go (default: ./draftlens-demo)")
     demo.add_argument("--force", action="store_true", help="write into DIR even if it is not empty")
     demo.set_defaults(run=cmd_demo)
+    cache = sub.add_parser("cache", parents=[common], help="show or prune the evaluation cache")
+    cache.add_argument("action", choices=["info", "prune"])
+    cache.add_argument("target", help="a pipeline file (its cache is under its output folder) or a cache .sqlite")
+    cache.add_argument("--keep", type=int, default=1,
+                       help="prune: keep entries used in the last N opens of the cache (default 1: the last run)")
+    cache.add_argument("--json", action="store_true", help="machine-readable output")
+    cache.set_defaults(run=cmd_cache)
     sessions = sub.add_parser("sessions", parents=[common], help="list, show or replay a user's journaled work sessions")
     sessions.add_argument("action", choices=["list", "show", "replay"])
     sessions.add_argument("session_id", nargs="?", help="the session (show, replay)")

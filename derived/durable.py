@@ -35,7 +35,6 @@ import hashlib
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,20 +47,11 @@ from lenses.result import ExecutionResult
 
 from .evaluate import CallOutcome
 
-__all__ = ["DurableStore", "StoreError", "SCHEMA_VERSION", "key_digest", "outcome_to_json", "outcome_from_json",
-           "RACY_WINDOW_NS"]
+__all__ = ["DurableStore", "StoreError", "SCHEMA_VERSION", "key_digest", "outcome_to_json", "outcome_from_json"]
 
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 60_000
 _FLUSH_EVERY = 2048  # pure outcomes buffered per transaction; media outcomes are committed at once
-
-RACY_WINDOW_NS = 2_000_000_000
-"""A file changed less than this long ago is not remembered on disk.
-
-File times tick coarsely (ext4: a jiffy); a file rewritten with the same size
-within one tick keeps its status. Git has the same "racily clean" problem
-and the same answer: trust the status only of files older than the tick.
-"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -156,7 +146,7 @@ class DurableStore:
     draftlens store, or was written by a newer schema.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, evaluating: bool = True):
         self.path = os.path.abspath(os.fspath(path))
         self._lock = threading.RLock()
         self._pid = -1
@@ -167,7 +157,7 @@ class DurableStore:
         self.hits = 0
         self.misses = 0
         self.stored = 0
-        self.generation = self._begin()
+        self.generation = self._begin(evaluating)
 
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -218,13 +208,14 @@ class DurableStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot write to the evaluation store ({exc})") from None
 
-    def _begin(self) -> int:
+    def _begin(self, evaluating: bool) -> int:
+        """This open's generation: one more than the last evaluating open (``info``/``prune`` add none)."""
         with self._lock:
             conn = self._connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 row = conn.execute("SELECT value FROM meta WHERE name = 'generation'").fetchone()
-                generation = int(row[0]) + 1 if row else 1
+                generation = (int(row[0]) if row else 0) + (1 if evaluating else 0)
                 conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('generation', ?)", (str(generation),))
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -304,10 +295,7 @@ class DurableStore:
         return row[0] if row else None
 
     def put_fingerprint(self, status_key: tuple, fingerprint: str) -> None:
-        """Remember a file's fingerprint, unless the file changed too recently to trust its status."""
-        mtime_ns, ctime_ns = status_key[4], status_key[5]
-        if time.time_ns() - max(mtime_ns, ctime_ns) < RACY_WINDOW_NS:
-            return
+        """Remember a file's fingerprint (``drafts.media`` only offers files whose status has settled)."""
         with self._lock:
             self._write([("DELETE FROM fingerprints WHERE path = ?", [(status_key[0],)]),
                          ("INSERT OR REPLACE INTO fingerprints (path, device, inode, size, mtime_ns, ctime_ns, "
@@ -346,15 +334,16 @@ class DurableStore:
                 "fingerprints": fingerprints, "instances": instances, "file_bytes": size}
 
     def prune(self, keep_generations: int = 1) -> dict:
-        """Drop entries not used by the last ``keep_generations`` opens before this one, failed media
-        results, and fingerprints of files that are gone or changed; then compact the file.
+        """Drop entries not used by the last ``keep_generations`` evaluating opens (runs, plans,
+        workspaces), failed media results, and fingerprints of files that are gone or changed; then
+        compact the file.
 
         Returns ``{"entries": removed, "fingerprints": removed, "compacted": bool}`` (compaction waits
         when another process is reading the file).
         """
         if type(keep_generations) is not int or keep_generations < 1:
             raise ValueError(f"keep must be an int >= 1, got {keep_generations!r}")
-        oldest = self.generation - keep_generations
+        oldest = self.generation - keep_generations + 1
         with self._lock:
             self.flush()
             conn = self._connection()

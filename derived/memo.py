@@ -55,6 +55,7 @@ class Memo:
         self.max_calls = max_calls
         self.durable = durable
         self.calls_made = 0  # outcomes put since this memo was made: calls that actually ran
+        self.ran: dict[str, int] = {}  # per lens instance: calls the latest recompute ran (not reused)
 
     @classmethod
     def open(cls, path: str | os.PathLike, max_calls: int | None = DEFAULT_MAX_CALLS) -> Memo:

@@ -163,6 +163,8 @@ class _Run:
         self.origins: dict[Any, tuple] = {}
         self.live_chunks: dict[Any, _Chunk] = {}
         self.live_carriers: dict[tuple[str, ...], Draft] = {}
+        if memo is not None and hasattr(memo, "ran"):
+            memo.ran = {}  # what this recompute runs, per instance (the CLI reports it)
         self.done = 0
         self.total = 0
 
@@ -220,6 +222,9 @@ class _Run:
 
     def _execute(self, lens: Lens, params: Any, items: list, limit: int) -> list[CallOutcome]:
         """Run calls through the executor in chunks; a failed chunk fails each of its calls."""
+        if items and self.memo is not None and hasattr(self.memo, "ran"):
+            instance_id = items[0][1][0]
+            self.memo.ran[instance_id] = self.memo.ran.get(instance_id, 0) + len(items)
         size = task_size(len(items), getattr(self.executor, "parallelism", 1), CHUNK_FRAMES)
         tasks = [(lens, params, items[i:i + size], limit) for i in range(0, len(items), size)]
         sizes = [len(t[2]) for t in tasks]

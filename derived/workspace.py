@@ -30,6 +30,8 @@ from .state import DerivedState
 
 __all__ = ["Workspace", "Version"]
 
+CACHE_NAME = "cache.sqlite"
+
 
 class Workspace:
     """Holds the latest store; every change recomputes and notifies.
@@ -52,11 +54,13 @@ class Workspace:
         executor: Any = None,
         recorder: Any = None,
         history: History | None = None,
+        memo: Memo | None = None,
     ):
         self.registry = registry or default_registry
         self.caps = caps or Caps()
         self.executor = executor
-        self._memo = Memo()
+        self._memo = memo if memo is not None else Memo()
+        self._fingerprints = None  # the durable source-fingerprint cache this workspace installed, if any
         self._recorder = recorder
         self._history = history or History(store)
         self._subscribers: list[Callable[[DerivedState], None]] = []
@@ -75,6 +79,9 @@ class Workspace:
 
         Every change is appended to ``<root>/users/<user_id>/sessions/<id>.jsonl``
         (and fsync'd) before it takes effect; ``close()`` ends the session.
+        Evaluations are cached in ``<root>/users/<user_id>/cache.sqlite``
+        (``Memo.open``; pass ``memo=`` to choose another), so a resumed
+        session runs only what changed.
         """
         manager = SessionManager(root)
         session_id = manager.active_session(user_id)
@@ -84,7 +91,11 @@ class Workspace:
         else:
             history = replay_history(manager.journal(user_id, session_id))
         journal = _SessionJournal(manager, user_id, session_id, performer_id)
-        return cls(recorder=journal, history=history, **options)
+        if "memo" not in options:  # the user's evaluation cache: a resumed session reuses verified work
+            options["memo"] = Memo.open(os.path.join(os.fspath(root), "users", user_id, CACHE_NAME))
+        workspace = cls(recorder=journal, history=history, **options)
+        workspace._fingerprints = _install_fingerprints(options["memo"])
+        return workspace
 
     @property
     def session_id(self) -> str | None:
@@ -168,6 +179,11 @@ class Workspace:
             return
         if self._recorder is not None:
             self._recorder.close()
+        if self._fingerprints is not None:
+            from drafts.media import use_fingerprint_cache
+
+            use_fingerprint_cache(None)
+        self._memo.close()
         self._closed = True
 
     # -- machinery -----------------------------------------------------------------------
@@ -219,6 +235,19 @@ class Workspace:
 
     def _repr_html_(self) -> str:
         return f"<div><b>Workspace</b> version {self.version}</div>" + self._derived._repr_html_()
+
+
+def _install_fingerprints(memo: Memo) -> object | None:
+    """Let ``media_draft`` use the memo's durable store for source fingerprints, unless one is in use."""
+    from drafts.media import use_fingerprint_cache
+
+    if memo.durable is None:
+        return None
+    previous = use_fingerprint_cache(memo.durable)
+    if previous is not None:  # the command's (or another workspace's) stays in charge
+        use_fingerprint_cache(previous)
+        return None
+    return memo.durable
 
 
 class _SessionJournal:
