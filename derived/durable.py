@@ -3,9 +3,11 @@
 It is an *evaluation cache* and nothing else. It holds
 
 - memo entries: the hash of a call key -> the call's outcome, stored as
-  canonical JSON (outputs as ``Draft.to_json()`` text, whose ids are checked
-  again when read back; warnings' details; the ``ExecutionResult``). Never a
-  pickle: a row read from disk can only ever become data;
+  canonical JSON (outputs as their canonical documents; warnings' details;
+  the ``ExecutionResult``) with a BLAKE2b checksum: a damaged or edited row
+  is a miss, never a wrong result. Never a pickle: a row read from disk can
+  only ever become data, and its outputs are checked and hashed again like a
+  lens's fresh outputs when a recompute assembles them;
 - source fingerprints: ``(path, device, inode, size, mtime_ns, ctime_ns)`` ->
   ``blake3:<hex>``, so an unchanged file is never read again to plan
   (``drafts.media`` consults it through ``use_fingerprint_cache``);
@@ -35,13 +37,13 @@ import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
-from drafts.canonical import canonical_bytes
-from drafts.draft import draft_from_json, make_draft
+from drafts.canonical import canonical_bytes, freeze_with_canon, thaw_canon
+from drafts.draft import Draft, value_from_canon
 from drafts.errors import DraftError
 from lenses.result import ExecutionResult
 
@@ -60,6 +62,7 @@ CREATE TABLE IF NOT EXISTS calls (
     lens_id TEXT NOT NULL,
     status TEXT NOT NULL,
     outcome BLOB NOT NULL,
+    checksum BLOB NOT NULL,
     generation INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fingerprints (
@@ -82,7 +85,8 @@ def _plain_key(value: Any) -> Any:
     if type(value) is bytes:
         return value.decode("utf-8")  # params keys are canonical JSON bytes
     if type(value) is tuple:
-        return [_plain_key(v) for v in value]
+        return [v.decode("utf-8") if type(v) is bytes else _plain_key(v) if type(v) is tuple else v
+                for v in value]
     return value
 
 
@@ -95,19 +99,35 @@ def key_digest(key: Any) -> bytes | None:
     return hashlib.blake2b(b"draftlens.call.v1\n" + data, digest_size=32).digest()
 
 
+def _checksum(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
 def _tuples(value: Any) -> Any:
     if type(value) is list:
         return tuple(_tuples(v) for v in value)
     return value
 
 
+def _canon_doc(value: Any, root: str) -> Any:
+    frozen, _ = freeze_with_canon(value, root, Draft)
+    return thaw_canon(frozen, embed_drafts=True)
+
+
 def outcome_to_json(outcome: CallOutcome) -> bytes | None:
-    """Canonical JSON of an outcome, or None if one of its outputs is not a valid draft (kept in memory only)."""
+    """Canonical JSON of an outcome, or None if one of its outputs is not a valid draft (kept in memory only).
+
+    Outputs are written as their canonical documents (nested drafts embedded
+    whole), exactly what ``make_draft`` would name; they become drafts again
+    when a recompute assembles them, checked and hashed like fresh outputs.
+    """
     outputs = []
     try:
         for payload, meta in outcome.outputs:
-            outputs.append(make_draft(payload, meta).to_json().decode("utf-8"))
-    except (DraftError, TypeError, ValueError):
+            if meta is not None and not isinstance(meta, Mapping):
+                return None
+            outputs.append([_canon_doc(payload, "payload"), None if meta is None else _canon_doc(meta, "meta")])
+    except DraftError:
         return None
     result = None
     if outcome.result is not None:
@@ -122,14 +142,12 @@ def outcome_to_json(outcome: CallOutcome) -> bytes | None:
 
 
 def outcome_from_json(data: bytes) -> CallOutcome:
-    """The outcome ``outcome_to_json`` wrote; every output draft's id is checked (DraftError if not)."""
+    """The outcome ``outcome_to_json`` wrote (DraftError if an embedded draft does not match its id)."""
     doc = orjson.loads(data)
     if doc.get("v") != SCHEMA_VERSION:
         raise ValueError(f"outcome written by schema {doc.get('v')!r}, this is {SCHEMA_VERSION}")
-    outputs = []
-    for text in doc["outputs"]:
-        draft = draft_from_json(text)
-        outputs.append((draft.payload, draft.meta if draft.meta else None))
+    outputs = [(value_from_canon(payload, "payload"), None if meta is None else value_from_canon(meta, "meta"))
+               for payload, meta in doc["outputs"]]
     result = None
     if doc["result"] is not None:
         fields = dict(doc["result"])
@@ -153,6 +171,7 @@ class DurableStore:
         self._conn: sqlite3.Connection | None = None
         self._pending: list[tuple] = []
         self._touched: set[bytes] = set()
+        self._fingerprints: dict[tuple, str] = {}
         self._closed = False
         self.hits = 0
         self.misses = 0
@@ -167,7 +186,7 @@ class DurableStore:
             # After fork the parent's connection must not be touched (SQLite forbids it); open our own.
             self._conn = self._open()
             self._pid = os.getpid()
-            self._pending = []
+            self._pending, self._touched, self._fingerprints = [], set(), {}
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
@@ -234,17 +253,19 @@ class DurableStore:
             return {}
         found: dict[Any, CallOutcome] = {}
         with self._lock:
-            self.flush()
-            conn = self._connection()
+            conn = self._connection()  # entries still buffered here are in the memo's memory, not asked for
             items = list(digests)
             for start in range(0, len(items), 500):
                 part = items[start:start + 500]
                 marks = ",".join("?" * len(part))
                 try:
-                    rows = conn.execute(f"SELECT key, outcome FROM calls WHERE key IN ({marks})", part).fetchall()
+                    rows = conn.execute(f"SELECT key, outcome, checksum FROM calls WHERE key IN ({marks})",
+                                        part).fetchall()
                 except sqlite3.Error as exc:
                     raise StoreError(f"{self.path}: cannot read the evaluation store ({exc})") from None
-                for digest_, data in rows:
+                for digest_, data, checksum in rows:
+                    if type(data) is not bytes or _checksum(data) != checksum:
+                        continue  # damaged or edited on disk: a miss, the call runs again and replaces it
                     try:
                         found[digests[digest_]] = outcome_from_json(data)
                     except (DraftError, ValueError, KeyError, TypeError):
@@ -265,7 +286,7 @@ class DurableStore:
         status = outcome.result.status if outcome.result is not None else ("ERROR" if outcome.error_code else "OK")
         with self._lock:
             self._connection()
-            self._pending.append((digest_, lens_id, status, data, self.generation))
+            self._pending.append((digest_, lens_id, status, data, _checksum(data), self.generation))
             self.stored += 1
             if outcome.result is not None or len(self._pending) >= _FLUSH_EVERY:
                 self.flush()
@@ -273,19 +294,27 @@ class DurableStore:
     def flush(self) -> None:
         """Commit buffered entries and mark the entries read since the last flush as used now."""
         with self._lock:
-            if not self._pending and not self._touched:
+            if not self._pending and not self._touched and not self._fingerprints:
                 return
             pending, self._pending = self._pending, []
             touched, self._touched = self._touched, set()
+            prints, self._fingerprints = self._fingerprints, {}
             self._write([
-                ("INSERT OR REPLACE INTO calls (key, lens_id, status, outcome, generation) VALUES (?, ?, ?, ?, ?)",
-                 pending),
+                ("INSERT OR REPLACE INTO calls (key, lens_id, status, outcome, checksum, generation) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", pending),
                 ("UPDATE calls SET generation = ? WHERE key = ?", [(self.generation, d) for d in touched]),
+                ("DELETE FROM fingerprints WHERE path = ?", [(key[0],) for key in prints]),
+                ("INSERT OR REPLACE INTO fingerprints (path, device, inode, size, mtime_ns, ctime_ns, fingerprint, "
+                 "generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 [(*key, fp, self.generation) for key, fp in prints.items()]),
             ])
 
     # -- source fingerprints ---------------------------------------------------------------------
     def get_fingerprint(self, status_key: tuple) -> str | None:
         with self._lock:
+            pending = self._fingerprints.get(status_key)
+            if pending is not None:
+                return pending
             try:
                 row = self._connection().execute(
                     "SELECT fingerprint FROM fingerprints WHERE path = ? AND device = ? AND inode = ? AND size = ? "
@@ -295,12 +324,16 @@ class DurableStore:
         return row[0] if row else None
 
     def put_fingerprint(self, status_key: tuple, fingerprint: str) -> None:
-        """Remember a file's fingerprint (``drafts.media`` only offers files whose status has settled)."""
+        """Remember a file's fingerprint (``drafts.media`` only offers files whose status has settled).
+
+        Buffered like pure outcomes: committed with the next ``flush`` (a crash loses only the
+        knowledge that spares a read, never a wrong fingerprint).
+        """
         with self._lock:
-            self._write([("DELETE FROM fingerprints WHERE path = ?", [(status_key[0],)]),
-                         ("INSERT OR REPLACE INTO fingerprints (path, device, inode, size, mtime_ns, ctime_ns, "
-                          "fingerprint, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                          [(*status_key, fingerprint, self.generation)])])
+            self._connection()
+            self._fingerprints[status_key] = fingerprint
+            if len(self._fingerprints) >= _FLUSH_EVERY:
+                self.flush()
 
     # -- why a job runs ------------------------------------------------------------------------------
     def record_instances(self, rows: list[tuple[str, str, str, bytes]]) -> None:
@@ -317,7 +350,7 @@ class DurableStore:
 
     # -- cache info | prune ------------------------------------------------------------------------
     def info(self) -> dict:
-        """Counts and sizes, for ``draftlens cache info``."""
+        """Counts and sizes, for ``draftlens cache info`` (commits what is buffered first)."""
         with self._lock:
             self.flush()
             conn = self._connection()

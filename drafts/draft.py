@@ -21,7 +21,7 @@ from .canonical import (
 )
 from .errors import DraftError
 
-__all__ = ["Draft", "make_draft", "make_draft_extending", "draft_from_json", "draft_id_of"]
+__all__ = ["Draft", "make_draft", "make_draft_extending", "draft_from_json", "draft_id_of", "value_from_canon"]
 
 # Bumped only if the canonical encoding ever changes: ids name the scheme too.
 _ID_DOMAIN = b"draftlens.draft.v1\n"
@@ -223,6 +223,15 @@ def _from_document(doc: Any, where: str) -> Draft:
             where,
         )
     return draft
+
+
+def value_from_canon(value: Any, where: str = "value") -> Any:
+    """Plain data back from ``thaw_canon(frozen, embed_drafts=True)`` output parsed as JSON.
+
+    ``$$`` keys lose their escape and embedded drafts are rebuilt (their ids
+    checked: DraftError naming ``where`` if one does not match its content).
+    """
+    return _unescape(value, where)
 
 
 def _unescape(value: Any, where: str) -> Any:

@@ -78,7 +78,8 @@ def test_a_row_whose_draft_was_edited_is_a_miss_not_a_wrong_result(tmp_path):
     with Memo.open(path) as memo:
         fresh = recompute_derived(store, registry=REG, memo=memo)
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE calls SET outcome = REPLACE(outcome, 'a!', 'Z!')")
+        db.execute("UPDATE calls SET outcome = CAST(REPLACE(CAST(outcome AS TEXT), 'a!', 'Z!') AS BLOB) "
+                   "WHERE CAST(outcome AS TEXT) LIKE '%a!%'")
     with Memo.open(path) as memo:
         state, calls = _calls(lambda: recompute_derived(store, registry=REG, memo=memo))
     assert state == fresh and calls == 1  # the edited entry runs again; the other is reused
