@@ -240,13 +240,18 @@ class _Run:
     def _commit_step(self, lens: Lens, jobs: int) -> int:
         """How many media jobs run before their outcomes are committed to a durable memo.
 
-        One per worker: a run killed mid-way loses at most the jobs in flight,
-        and the next run reuses every job that finished before the kill.
-        Pure calls (cheap, many) go to the executor all at once.
+        On one worker, one: a run killed mid-way loses only the job in flight,
+        and the next run reuses every job that finished before the kill. With
+        several workers the round goes to the executor whole (slices would
+        leave workers idle between them, where a stop signal finds them
+        outside any job); a killed parallel run re-runs the unfinished
+        round's jobs, which may replace their own outputs (the ledger knows
+        them). Pure calls (cheap, many) always go all at once.
         """
-        if lens.describe is None or getattr(self.memo, "durable", None) is None:
+        if (lens.describe is None or getattr(self.memo, "durable", None) is None
+                or getattr(self.executor, "parallelism", 1) != 1):
             return max(1, jobs)
-        return max(1, getattr(self.executor, "parallelism", 1))
+        return 1
 
     # -- non-batched: one call ------------------------------------------------------------
     def _single(self, plan, draft, key, cached, described, provenance) -> tuple[Draft, ...]:
