@@ -79,39 +79,68 @@ def cache_path(pipeline_path: str) -> Any:
     return pipeline_output(pipeline_path) / CACHE_NAME
 
 
+class _Cache:
+    """The pipeline's durable memo, opened in two steps around loading the pipeline.
+
+    A cache that exists is opened (and its source fingerprints installed)
+    before the pipeline is loaded, so an unchanged media file is not read
+    again; a missing one is made only once the pipeline has loaded, so an
+    invalid pipeline leaves nothing behind. ``--no-cache`` or an unreadable
+    pipeline file: no memo (loading reports the problem).
+    """
+
+    def __init__(self, pipeline_path: str, no_cache: bool):
+        from .pipeline import PipelineError
+
+        self.memo: Any = None
+        self.path: Any = None
+        self._previous: Any = None
+        self._installed = False
+        if no_cache:
+            return
+        try:
+            self.path = cache_path(pipeline_path)
+        except PipelineError:
+            return
+        if self.path.exists():
+            self._open()
+
+    def _open(self) -> None:
+        from drafts.media import use_fingerprint_cache
+
+        from .durable import StoreError
+        from .memo import Memo
+
+        try:
+            self.memo = Memo.open(self.path)
+        except StoreError as exc:
+            print(f"draftlens: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
+        self._previous = use_fingerprint_cache(self.memo.durable)
+        self._installed = True
+
+    def loaded(self) -> Any:
+        """The pipeline loaded: the memo (the cache file is made now if it was missing), or None."""
+        if self.memo is None and self.path is not None:
+            self._open()
+        return self.memo
+
+    def close(self) -> None:
+        from drafts.media import use_fingerprint_cache
+
+        if self._installed:
+            use_fingerprint_cache(self._previous)
+        if self.memo is not None:
+            self.memo.close()
+
+
 @contextmanager
 def _cache(pipeline_path: str, no_cache: bool):
-    """The pipeline's durable memo (None with ``--no-cache``), with its source fingerprints installed.
-
-    Opened before the pipeline is loaded, so an unchanged media file is not
-    read again to be fingerprinted. A pipeline file that cannot be read
-    yields None here; loading it reports the problem.
-    """
-    from drafts.media import use_fingerprint_cache
-
-    from .durable import StoreError
-    from .memo import Memo
-    from .pipeline import PipelineError
-
-    if no_cache:
-        yield None
-        return
+    cache = _Cache(pipeline_path, no_cache)
     try:
-        path = cache_path(pipeline_path)
-    except PipelineError:
-        yield None
-        return
-    try:
-        memo = Memo.open(path)
-    except StoreError as exc:
-        print(f"draftlens: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
-    previous = use_fingerprint_cache(memo.durable)
-    try:
-        yield memo
+        yield cache
     finally:
-        use_fingerprint_cache(previous)
-        memo.close()
+        cache.close()
 
 
 def _reason_counts(jobs: list[dict], instance: str) -> str:
@@ -123,8 +152,9 @@ def _reason_counts(jobs: list[dict], instance: str) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    with _cache(args.pipeline, args.no_cache) as memo:
-        return _plan(_load(args.pipeline), memo, args)
+    with _cache(args.pipeline, args.no_cache) as cache:
+        pipeline = _load(args.pipeline)
+        return _plan(pipeline, cache.loaded(), args)
 
 
 def _plan(pipeline: Any, memo: Any, args: argparse.Namespace) -> int:
@@ -145,8 +175,6 @@ def _plan(pipeline: Any, memo: Any, args: argparse.Namespace) -> int:
         print(json.dumps(record, indent=2, sort_keys=True))
         return EXIT_OK
     print(f"plan session {session.session_id}  ({session.job_count} jobs, dag={session.is_dag})")
-    if memo is not None:
-        print(f"cache {memo.durable.path}")
     for source_id, _, frames in pipeline.sources:
         note = ""
         if frames > pipeline.caps.max_frames_evaluated:
@@ -179,9 +207,10 @@ def _plan(pipeline: Any, memo: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    with _cache(args.pipeline, args.no_cache) as memo:
-        return _run(_load(args.pipeline), args.executor, args.force, as_json=args.json, quiet=args.quiet > 0,
-                    memo=memo)[1]
+    with _cache(args.pipeline, args.no_cache) as cache:
+        pipeline = _load(args.pipeline)
+        return _run(pipeline, args.executor, args.force, as_json=args.json, quiet=args.quiet > 0,
+                    memo=cache.loaded())[1]
 
 
 def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = False,
@@ -320,7 +349,7 @@ def _print_summary(summary: dict) -> None:
     if counts["ran"] == 0 and counts["jobs"]:
         print(f"nothing ran: every job was reused from the cache ({summary['cache']})")
     elif summary["cache"]:
-        print(f"ran {counts['ran']} call(s); the rest was reused from the cache ({summary['cache']})")
+        print(f"ran {counts['ran']} call(s); cache: {summary['cache']}")
     for w in summary["warnings"]:  # the first line here; the whole message is in run.json and report.html
         print(f"  {w['line']}")
     if summary["truncated"]:
@@ -381,9 +410,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"making sample clips in {directory / 'clips'} with the pinned FFmpeg ...")
     pipeline_path = write_demo_pipeline(directory)
     print(f"pipeline: {pipeline_path}\n")
-    with _cache(str(pipeline_path), no_cache=False) as memo:
+    with _cache(str(pipeline_path), no_cache=False) as cache:
         pipeline = _load(str(pipeline_path))
-        state, code = _run(pipeline, None, force=False, memo=memo)
+        state, code = _run(pipeline, None, force=False, memo=cache.loaded())
     if state is None:
         return code
     clip_of = {frame.id: Path(frame.payload["path"]).name

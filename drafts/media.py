@@ -53,10 +53,15 @@ def use_fingerprint_cache(cache: Any) -> Any:
 
     With one installed, a file whose status key is in it is not read again by
     ``media_draft``, ``fingerprint_file`` or ``source_change`` — in any process
-    that shares the cache.
+    that shares the cache. Installing one hands it the settled fingerprints
+    this process already knows.
     """
     global _durable
     previous, _durable = _durable, cache
+    if cache is not None:  # what this process already read (e.g. before the cache could be made) goes in too
+        for key, fingerprint in list(_known.items()):
+            if _settled(key):
+                cache.put_fingerprint(key, fingerprint)
     return previous
 
 
