@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from drafts.canonical import canonical_bytes, freeze_with_canon, thaw_canon
+from drafts.canonical import DRAFT_MARK, canonical_bytes, freeze_with_canon, thaw_canon
 from drafts.draft import Draft, value_from_canon
 from drafts.errors import DraftError
 from lenses.result import ExecutionResult
@@ -53,6 +53,7 @@ __all__ = ["DurableStore", "StoreError", "SCHEMA_VERSION", "key_digest", "outcom
 
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 60_000
+_DRAFT_MARK = f'"{DRAFT_MARK}"'.encode()
 _FLUSH_EVERY = 2048  # pure outcomes buffered per transaction; media outcomes are committed at once
 
 _SCHEMA = """
@@ -110,8 +111,11 @@ def _tuples(value: Any) -> Any:
 
 
 def _canon_doc(value: Any, root: str) -> Any:
-    frozen, _ = freeze_with_canon(value, root, Draft)
-    return thaw_canon(frozen, embed_drafts=True)
+    """The canonical document of a value, nested drafts embedded whole (DraftError if invalid)."""
+    frozen, canon = freeze_with_canon(value, root, Draft)
+    if _DRAFT_MARK in canonical_bytes(canon):  # a nested draft appears by id only: embed it
+        return thaw_canon(frozen, embed_drafts=True)
+    return canon
 
 
 def outcome_to_json(outcome: CallOutcome) -> bytes | None:
@@ -172,6 +176,7 @@ class DurableStore:
         self._pending: list[tuple] = []
         self._touched: set[bytes] = set()
         self._fingerprints: dict[tuple, str] = {}
+        self._asked: dict[Any, bytes] = {}  # key -> digest of keys just looked up (put_call needs it again)
         self._closed = False
         self.hits = 0
         self.misses = 0
@@ -186,7 +191,7 @@ class DurableStore:
             # After fork the parent's connection must not be touched (SQLite forbids it); open our own.
             self._conn = self._open()
             self._pid = os.getpid()
-            self._pending, self._touched, self._fingerprints = [], set(), {}
+            self._pending, self._touched, self._fingerprints, self._asked = [], set(), {}, {}
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
@@ -249,6 +254,7 @@ class DurableStore:
             d = key_digest(key)
             if d is not None:
                 digests[d] = key
+                self._asked[key] = d
         if not digests:
             return {}
         found: dict[Any, CallOutcome] = {}
@@ -271,13 +277,15 @@ class DurableStore:
                     except (DraftError, ValueError, KeyError, TypeError):
                         continue  # an unreadable entry is a miss: the call runs again and replaces it
                     self._touched.add(digest_)
+            for key in found:
+                del self._asked[key]
             self.hits += len(found)
             self.misses += len(digests) - len(found)
         return found
 
     def put_call(self, key: Any, outcome: CallOutcome, lens_id: str = "") -> None:
         """Keep an outcome; a media job's (it has a result) is committed before this returns."""
-        digest_ = key_digest(key)
+        digest_ = self._asked.pop(key, None) or key_digest(key)
         if digest_ is None:
             return
         data = outcome_to_json(outcome)
@@ -295,7 +303,9 @@ class DurableStore:
         """Commit buffered entries and mark the entries read since the last flush as used now."""
         with self._lock:
             if not self._pending and not self._touched and not self._fingerprints:
+                self._asked = {}
                 return
+            self._asked = {}
             pending, self._pending = self._pending, []
             touched, self._touched = self._touched, set()
             prints, self._fingerprints = self._fingerprints, {}
