@@ -14,8 +14,9 @@ Four figures, each a ratio against a baseline measured here, in this run:
 3. no-op recompute of 100k frames with a durable memo vs a cold recompute (no
    memo): in the same process (the memo warm) and in a "new process" (a new
    ``Memo.open`` of the same file: nothing in memory);
-4. a workspace's memory (RSS after ``gc.collect()``) and memo entries after
-   1,000 edits of a 1,000-frame instance vs after 10.
+4. a workspace's memory (RSS after ``gc.collect()``, above the RSS before the
+   workspace was made, each configuration in a fresh process) and memo entries
+   after 1,000 edits of a 1,000-frame instance vs after 10.
 """
 
 from __future__ import annotations
@@ -179,12 +180,17 @@ def _edits(memo: Memo, edits: int, marks: tuple[int, ...]) -> list[tuple[int, fl
     return rows
 
 
+def _edits_in_child(kind: str, edits: int, marks: tuple[int, ...]) -> list[tuple[int, float, int]]:
+    """``_edits`` in a fresh process: RSS never shrinks, so each measurement gets its own."""
+    out = subprocess.run([sys.executable, __file__, "--ws-child", kind, "--edits", str(edits),
+                          "--marks", ",".join(map(str, marks))], capture_output=True, text=True, check=True)
+    return [(int(e), float(r), int(n)) for e, r, n in (line.split() for line in out.stdout.split("\n") if line)]
+
+
 def workspace_memory(edits: int) -> None:
     baseline_edits = min(edits, 100)
-    # The bounded one first: RSS never shrinks, so a run after the unbounded one would reuse its pages.
-    rows = _edits(Memo(), edits, (10, 100, edits))
-    gc.collect()
-    unbounded = _edits(Memo(max_calls=None), baseline_edits, (10, baseline_edits))
+    rows = _edits_in_child("bounded", edits, (10, 100, edits))
+    unbounded = _edits_in_child("unbounded", baseline_edits, (10, baseline_edits))
     print(f"4. workspace, one 1,000-frame instance, {edits} edits (each a new param: every frame re-runs)")
     print("   baseline, unbounded memo (before this issue): "
           + "; ".join(f"after {e} edits +{r:.1f} MB RSS, {n} entries" for e, r, n in unbounded)
@@ -203,7 +209,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--edits", type=int, default=1000)
     parser.add_argument("--only", choices=["media", "plan", "noop", "workspace"])
+    parser.add_argument("--ws-child", choices=["bounded", "unbounded"], help=argparse.SUPPRESS)
+    parser.add_argument("--marks", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ws_child:
+        memo = Memo() if args.ws_child == "bounded" else Memo(max_calls=None)
+        for row in _edits(memo, args.edits, tuple(int(m) for m in args.marks.split(","))):
+            print(*row)
+        return
     scratch = Path(tempfile.mkdtemp(prefix="draftlens-bench-durable-"))
     try:
         steps = {"media": lambda: media_runs(args.clips, scratch / "media"),

@@ -61,6 +61,7 @@ class Workspace:
         self.executor = executor
         self._memo = memo if memo is not None else Memo()
         self._fingerprints = None  # the durable source-fingerprint cache this workspace installed, if any
+        self._owns_memo = False  # close() closes only a memo the workspace opened itself
         self._recorder = recorder
         self._history = history or History(store)
         self._subscribers: list[Callable[[DerivedState], None]] = []
@@ -91,9 +92,16 @@ class Workspace:
         else:
             history = replay_history(manager.journal(user_id, session_id))
         journal = _SessionJournal(manager, user_id, session_id, performer_id)
-        if "memo" not in options:  # the user's evaluation cache: a resumed session reuses verified work
+        owned = "memo" not in options
+        if owned:  # the user's evaluation cache: a resumed session reuses verified work
             options["memo"] = Memo.open(os.path.join(os.fspath(root), "users", user_id, CACHE_NAME))
-        workspace = cls(recorder=journal, history=history, **options)
+        try:
+            workspace = cls(recorder=journal, history=history, **options)
+        except BaseException:
+            if owned:
+                options["memo"].close()
+            raise
+        workspace._owns_memo = owned
         workspace._fingerprints = _install_fingerprints(options["memo"])
         return workspace
 
@@ -183,7 +191,8 @@ class Workspace:
             from drafts.media import use_fingerprint_cache
 
             use_fingerprint_cache(None)
-        self._memo.close()
+        if self._owns_memo:
+            self._memo.close()
         self._closed = True
 
     # -- machinery -----------------------------------------------------------------------
