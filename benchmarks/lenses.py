@@ -39,4 +39,15 @@ def work(draft, params):
     yield {"n": draft.payload["n"], "h": spin(params.loops, draft.payload["n"])}
 
 
-REGISTRY = Registry((inc, work))
+@attrs.frozen
+class TagParams:
+    tag: int = 0
+
+
+@lens("bench.tag", version="1", params=TagParams)
+def tag(draft, params):
+    """Trivial, with a param: each new ``tag`` is an edit that re-runs every frame."""
+    yield {"n": draft.payload["n"], "tag": params.tag}
+
+
+REGISTRY = Registry((inc, work, tag))

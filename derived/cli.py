@@ -1,4 +1,4 @@
-"""The ``draftlens`` command: plan, run, demo, sessions.
+"""The ``draftlens`` command: plan, run, demo, cache, sessions.
 
 Exit codes: 0 every job completed; 1 some job failed; 2 invalid pipeline or
 usage (checked before anything runs); 3 every job completed but caps dropped
@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["main"]
@@ -85,15 +86,109 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+CACHE_NAME = ".draftlens/cache.sqlite"
+"""The evaluation cache of a pipeline, under its output folder (beside run.json)."""
+
+
+def cache_path(pipeline_path: str) -> Any:
+    """``<[pipeline] output>/.draftlens/cache.sqlite`` of a pipeline file (PipelineError if unreadable)."""
+    from .pipeline import pipeline_output
+
+    return pipeline_output(pipeline_path) / CACHE_NAME
+
+
+class _Cache:
+    """The pipeline's durable memo, opened in two steps around loading the pipeline.
+
+    A cache that exists is opened (and its source fingerprints installed)
+    before the pipeline is loaded, so an unchanged media file is not read
+    again; a missing one is made only once the pipeline has loaded, so an
+    invalid pipeline leaves nothing behind. ``--no-cache`` or an unreadable
+    pipeline file: no memo (loading reports the problem).
+    """
+
+    def __init__(self, pipeline_path: str, no_cache: bool):
+        from .pipeline import PipelineError
+
+        self.memo: Any = None
+        self.path: Any = None
+        self._previous: Any = None
+        self._installed = False
+        if no_cache:
+            return
+        try:
+            self.path = cache_path(pipeline_path)
+        except PipelineError:
+            return
+        if self.path.exists():
+            self._open()
+
+    def _open(self) -> None:
+        from drafts.media import use_fingerprint_cache
+
+        from .durable import StoreError
+        from .memo import Memo
+
+        try:
+            self.memo = Memo.open(self.path)
+        except StoreError as exc:
+            print(f"draftlens: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
+        self._previous = use_fingerprint_cache(self.memo.durable)
+        self._installed = True
+
+    def loaded(self) -> Any:
+        """The pipeline loaded: the memo (the cache file is made now if it was missing), or None."""
+        if self.memo is None and self.path is not None:
+            self._open()
+        return self.memo
+
+    def close(self) -> None:
+        from drafts.media import use_fingerprint_cache
+
+        if self._installed:
+            use_fingerprint_cache(self._previous)
+        if self.memo is not None:
+            self.memo.close()
+
+
+@contextmanager
+def _cache(pipeline_path: str, no_cache: bool):
+    cache = _Cache(pipeline_path, no_cache)
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
+def _reason_counts(jobs: list[dict], instance: str) -> str:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        if job["lens_instance_id"] == instance and job["reason"] != "reused":
+            counts[job["reason"]] = counts.get(job["reason"], 0) + 1
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .plan import plan_session
+    with _cache(args.pipeline, args.no_cache) as cache:
+        pipeline = _load(args.pipeline)
+        return _plan(pipeline, cache.loaded(), args)
+
+
+def _plan(pipeline: Any, memo: Any, args: argparse.Namespace) -> int:
+    from .plan import build_plan
+    from .reasons import job_reasons
     from .runfile import plan_record
     from .truncation import caps_notes
 
-    pipeline = _load(args.pipeline)
-    session = plan_session(pipeline.store, registry=pipeline.registry, caps=pipeline.caps)
+    session, _, (instances, singles) = build_plan(pipeline.store, pipeline.registry, pipeline.caps, memo, args.force)
+    history = memo.durable.instance_history() if memo is not None else {}
+    reasons = job_reasons(session, instances, singles, memo, history, args.force)
     notes = caps_notes(session, pipeline.caps)
     record = plan_record(session, notes)
+    for job in record["jobs"]:
+        job["reason"] = reasons[job["job_id"]]
+    record["cache"] = memo.durable.path if memo is not None else None
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
         return EXIT_OK
@@ -104,8 +199,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
             note = f"  (caps: only the first {pipeline.caps.max_frames_evaluated} frames will be evaluated)"
         print(f"source {source_id}: {frames} frames{note}")
     rows = [[r["instance"], r["lens"], r["jobs"], r["run"], r["reused"], "yes" if r["expands"] else "",
-             r["problem"] or ""] for r in record["instances"]]
-    print(_table(rows, ["instance", "lens", "jobs", "run", "reused", "expands", "problem"]))
+             _reason_counts(record["jobs"], r["instance"]), r["problem"] or ""] for r in record["instances"]]
+    print(_table(rows, ["instance", "lens", "jobs", "run", "reused", "expands", "why", "problem"]))
+    if record["jobs"] and all(j["reason"] == "reused" for j in record["jobs"]):
+        print(f"nothing to run: all {len(record['jobs'])} jobs can be reused")
     for note in notes:
         where = f"{note['instance']}: " if note["instance"] else ""
         print(f"caps {'will' if note['certain'] else 'may'} truncate: {where}{note['message']}")
@@ -120,18 +217,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
         import shlex
 
         for job in commands:
-            print(f"  [{job['lens_instance_id']} frame {job['frame_index']}] {shlex.join(job['command'])}")
+            print(f"  [{job['lens_instance_id']} frame {job['frame_index']}] ({job['reason']}) "
+                  f"{shlex.join(job['command'])}")
             if job["outputs"]:
                 print(f"      writes {', '.join(job['outputs'])}")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run(_load(args.pipeline), args.executor, args.force, as_json=args.json, quiet=args.quiet > 0)[1]
+    with _cache(args.pipeline, args.no_cache) as cache:
+        pipeline = _load(args.pipeline)
+        return _run(pipeline, args.executor, args.force, as_json=args.json, quiet=args.quiet > 0,
+                    memo=cache.loaded())[1]
 
 
 def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = False,
-         quiet: bool = False) -> tuple[Any, int]:
+         quiet: bool = False, memo: Any = None) -> tuple[Any, int]:
     """Run a loaded pipeline, print its summary, write run.json and report.html: ``(state, exit code)``.
 
     SIGTERM and SIGHUP stop it as cleanly as Ctrl-C (``derived.signals``):
@@ -142,7 +243,7 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = 
 
     try:
         with stop_on_signals():
-            return _run_pipeline(pipeline, executor_spec, force, as_json, quiet)
+            return _run_pipeline(pipeline, executor_spec, force, as_json, quiet, memo)
     except Terminated as exc:
         kill_children()
         print(f"\ndraftlens: {exc}; FFmpeg stopped, no output was left half-written", file=sys.stderr)
@@ -150,7 +251,7 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = 
 
 
 def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool,
-                  quiet: bool) -> tuple[Any, int]:
+                  quiet: bool, memo: Any) -> tuple[Any, int]:
     spec = executor_spec or pipeline.executor
     try:
         from .pipeline import parse_executor
@@ -170,20 +271,42 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json
     try:
         prepare_folders(folders)
         with hold_folders(folders, str(pipeline.path)):
-            return _run_held(pipeline, executor, spec, force, as_json, quiet)
+            problem = _records_problem(pipeline.output)
+            if problem is not None:
+                print(f"draftlens: {problem}", file=sys.stderr)
+                return None, EXIT_USAGE
+            return _run_held(pipeline, executor, spec, force, as_json, quiet, memo)
     except FolderInUse as exc:
         print(f"draftlens: {exc}", file=sys.stderr)
         return None, EXIT_IN_USE
     except FolderError as exc:
         print(f"draftlens: {exc}", file=sys.stderr)
         return None, EXIT_USAGE
+    except BaseException:  # Ctrl-C or a stop signal between rounds: stop the workers now, not when they finish
+        terminate = getattr(executor, "terminate", None)
+        if terminate is not None:
+            terminate()
+        raise
     finally:
         close = getattr(executor, "close", None)
         if close:
             close()
 
 
-def _run_held(pipeline: Any, executor: Any, spec: str, force: bool, as_json: bool, quiet: bool) -> tuple[Any, int]:
+def _records_problem(output: Any) -> str | None:
+    """Why run.json or report.html may not be written in ``output``: a file there that draftlens did not write."""
+    from .runfile import record_owner_problem
+
+    for name in ("run.json", "report.html"):
+        problem = record_owner_problem(output / name)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _run_held(pipeline: Any, executor: Any, spec: str, force: bool, as_json: bool, quiet: bool,
+              memo: Any) -> tuple[Any, int]:
+    from .reasons import instance_rows
     from .recompute import recompute_derived
     from .report import write_report
     from .runfile import dumps, run_record, write_atomically
@@ -192,7 +315,7 @@ def _run_held(pipeline: Any, executor: Any, spec: str, force: bool, as_json: boo
     log.info("running %s with %s", pipeline.path, spec)
     try:
         state = recompute_derived(pipeline.store, registry=pipeline.registry, caps=pipeline.caps, executor=executor,
-                                  progress=bar.update if bar else None, force=force)
+                                  progress=bar.update if bar else None, force=force, memo=memo)
     except KeyboardInterrupt:
         print("\ndraftlens: interrupted; no output was left half-written", file=sys.stderr)
         return None, EXIT_INTERRUPTED
@@ -200,6 +323,18 @@ def _run_held(pipeline: Any, executor: Any, spec: str, force: bool, as_json: boo
         if bar:
             bar.close()
     summary = _run_summary(state, pipeline)
+    counts = summary["counts"]
+    if memo is not None:
+        memo.durable.record_instances(instance_rows(list(state.plan._instances)))
+        counts["ran"] = sum(memo.ran.values())
+        summary["cache"] = memo.durable.path
+        for row in summary["instances"]:  # what actually ran (an expanding instance is decided at run time)
+            row["ran"] = memo.ran.get(row["instance"], 0)
+            row["reused"] = max(0, row["jobs"] - row["ran"])
+        counts["reused"] = sum(row["reused"] for row in summary["instances"])
+    else:
+        counts["ran"] = counts["jobs"] - counts["reused"]
+        summary["cache"] = None
     out = pipeline.output
     try:
         write_atomically(out / "run.json", dumps(run_record(state, summary["counts"], pipeline.store)))
@@ -275,6 +410,10 @@ def _print_summary(summary: dict) -> None:
     counts = summary["counts"]
     print(f"\njobs {counts['jobs']} (reused {counts['reused']}), media jobs completed {counts['media_completed']}, "
           f"failed {counts['media_failed']}, warnings {counts['warnings']}, outputs {counts['outputs']}")
+    if counts["ran"] == 0 and counts["jobs"]:
+        print(f"nothing ran: every job was reused from the cache ({summary['cache']})")
+    elif summary["cache"]:
+        print(f"ran {counts['ran']} call(s); cache: {summary['cache']}")
     for w in summary["warnings"]:  # the first line here; the whole message is in run.json and report.html
         print(f"  {w['line']}")
     if summary["truncated"]:
@@ -335,8 +474,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"making sample clips in {directory / 'clips'} with the pinned FFmpeg ...")
     pipeline_path = write_demo_pipeline(directory)
     print(f"pipeline: {pipeline_path}\n")
-    pipeline = _load(str(pipeline_path))
-    state, code = _run(pipeline, None, force=False)
+    with _cache(str(pipeline_path), no_cache=False) as cache:
+        pipeline = _load(str(pipeline_path))
+        state, code = _run(pipeline, None, force=False, memo=cache.loaded())
     if state is None:
         return code
     clip_of = {frame.id: Path(frame.payload["path"]).name
@@ -382,6 +522,56 @@ def _printable(text: Any) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+def cmd_cache(args: argparse.Namespace) -> int:
+    """info / prune of an evaluation cache: a pipeline file's (under its output folder) or a .sqlite file."""
+    from pathlib import Path
+
+    from .durable import DurableStore, StoreError
+    from .pipeline import PipelineError
+
+    target = Path(args.target)
+    try:
+        path = target if target.suffix in (".sqlite", ".db") else cache_path(str(target))
+    except PipelineError as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not path.exists():
+        print(f"draftlens: no evaluation cache at {path} (a run makes one)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = DurableStore(path, evaluating=False)
+    except StoreError as exc:
+        print(f"draftlens: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.action == "prune":
+            try:
+                removed = store.prune(args.keep)
+            except ValueError as exc:
+                print(f"draftlens: cache prune --keep: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            info = store.info()
+            if args.json:
+                print(json.dumps(_versioned("draftlens.cache-prune", {"removed": removed, "info": info}),
+                                 indent=2, sort_keys=True))
+            else:
+                print(f"pruned {path}: {removed['entries']} entries, {removed['fingerprints']} fingerprints removed"
+                      f"{'' if removed['compacted'] else ' (file not compacted: another process has it open)'}; "
+                      f"{info['entries']} entries, {info['file_bytes']} bytes left")
+            return EXIT_OK
+        info = store.info()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(_versioned("draftlens.cache-info", info), indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"evaluation cache {info['path']} (schema {info['schema']}, used by {info['generation']} runs and plans)")
+    print(f"{info['entries']} entries ({info['entry_bytes']} bytes of outcomes), {info['fingerprints']} source "
+          f"fingerprints, {info['instances']} lens instances remembered; file {info['file_bytes']} bytes")
+    if info["by_lens"]:
+        print(_table([[r["lens"], r["status"], r["entries"], r["bytes"]] for r in info["by_lens"]],
+                     ["lens", "status", "entries", "bytes"]))
+    return EXIT_OK
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -597,11 +787,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", parents=[common], help="show what a run would do, without running anything")
     plan.add_argument("pipeline", help="pipeline file (TOML)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--force", action="store_true", help="plan every job to run, whatever the cache holds")
+    plan.add_argument("--no-cache", action="store_true", help="ignore the evaluation cache (neither read nor write it)")
     plan.set_defaults(run=cmd_plan)
     run = sub.add_parser("run", parents=[common], help="run a pipeline: outputs, run.json and report.html")
     run.add_argument("pipeline", help="pipeline file (TOML)")
     run.add_argument("--executor", help="serial | processes:N | dask:ADDRESS (default: the pipeline's)")
-    run.add_argument("--force", action="store_true", help="run every job even if it could be reused")
+    run.add_argument("--force", action="store_true",
+                     help="run every job even if it could be reused (and refresh the cache)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="ignore the evaluation cache under the output folder (neither read nor write it)")
     run.add_argument("--json", action="store_true", help="print the run's summary as JSON instead of tables")
     run.set_defaults(run=cmd_run)
     demo = sub.add_parser("demo", parents=[common],
@@ -610,6 +805,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where the clips, pipeline.toml and out/ go (default: ./draftlens-demo)")
     demo.add_argument("--force", action="store_true", help="write into DIR even if it is not empty")
     demo.set_defaults(run=cmd_demo)
+    cache = sub.add_parser("cache", parents=[common], help="show or prune the evaluation cache")
+    cache.add_argument("action", choices=["info", "prune"])
+    cache.add_argument("target", help="a pipeline file (its cache is under its output folder) or a cache .sqlite")
+    cache.add_argument("--keep", type=int, default=1,
+                       help="prune: keep entries used in the last N opens of the cache (default 1: the last run)")
+    cache.add_argument("--json", action="store_true", help="machine-readable output")
+    cache.set_defaults(run=cmd_cache)
     sessions = sub.add_parser("sessions", parents=[common],
                               help="list, show, replay or set aside a user's journaled work sessions")
     sessions.add_argument("action", choices=["list", "show", "replay", "set-aside"],

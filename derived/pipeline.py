@@ -57,7 +57,7 @@ from lenses.registry import Registry
 from .caps import Caps
 from .lensmodules import LensModuleError, entry_point_lenses, import_lens_modules, registry_with
 
-__all__ = ["Pipeline", "PipelineError", "load_pipeline", "parse_executor"]
+__all__ = ["Pipeline", "PipelineError", "load_pipeline", "parse_executor", "pipeline_output"]
 
 
 log = logging.getLogger("draftlens.pipeline")
@@ -160,7 +160,7 @@ def load_pipeline(path: str | Path, registry: Registry | None = None) -> Pipelin
         raise PipelineError("pipeline: expected a table")
     _check_keys(settings, _PIPELINE, "pipeline")
     executor = parse_executor(settings.get("executor", "serial"), "pipeline.executor")
-    output = (path.parent / settings.get("output", "draftlens-out")).resolve()
+    output = _output_of(path, settings)
     modules = tuple(settings.get("lens_modules", ()))
     registry = _registry(modules, path.parent, registry)
 
@@ -230,6 +230,30 @@ def load_pipeline(path: str | Path, registry: Registry | None = None) -> Pipelin
         raise PipelineError("\n".join(problems), problems)
     log.info("loaded %s: %d sources, %d lens instances", path, len(sources), len(store.lens_instances))
     return Pipeline(path, store, caps, executor, output, tuple(sources), registry, modules)
+
+
+def _output_of(path: Path, settings: dict) -> Path:
+    output = settings.get("output", "draftlens-out")
+    if not isinstance(output, str):
+        raise PipelineError(f"pipeline.output: expected str, got {type(output).__name__}")
+    return (path.parent / output).resolve()
+
+
+def pipeline_output(path: str | Path) -> Path:
+    """The folder ``[pipeline] output`` names (run.json, report.html, the evaluation cache), without
+    loading the pipeline: nothing is fingerprinted or imported. Raises PipelineError like ``load_pipeline``.
+    """
+    path = Path(path).resolve()
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: no such pipeline file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{path}: not valid TOML: {exc}") from None
+    settings = doc.get("pipeline", {})
+    if not isinstance(settings, dict):
+        raise PipelineError("pipeline: expected a table")
+    return _output_of(path, settings)
 
 
 def _registry(modules: tuple, folder: Path, base: Registry | None) -> Registry:

@@ -134,15 +134,21 @@ class FramePlan:
     described: tuple[Any, ...]  # per frame: describe() dict or None
 
 
-def call_key(lens: Lens, params_key: bytes, draft: Draft | None, frame_index: int | None, described: Any) -> tuple:
-    """The memo key of one call: lens, version, code fingerprint, resolved params, input id (+ position, engine).
+def call_key(lens: Lens, params_key: bytes, draft: Draft | None, context: tuple, described: Any,
+             limit: int) -> tuple:
+    """The memo key of one call: everything that can change its outcome.
 
-    The code fingerprint keeps the memo from handing out results of other
-    code under the same version label (see ``lensCodeChanged``).
+    Lens id and version, resolved params, input draft id, and the output
+    ``limit`` the call is read to (a truncated outcome and its overflow flag
+    belong to that limit); for a lens that reads its ``FrameContext``, the
+    whole context ``(instance id, batch id, frame index)`` — two instances of
+    it may give different outputs; for a media lens, the engine. The lens's
+    code fingerprint too, so the memo never hands out results of other code
+    under the same version label (see ``lensCodeChanged``).
     """
-    key = (lens.id, lens.version, lens.code_fingerprint, params_key, draft.id if draft is not None else None)
+    key = (lens.id, lens.version, lens.code_fingerprint, params_key, draft.id if draft is not None else None, limit)
     if lens.takes_context:
-        key += (frame_index,)
+        key += context
     if described is not None:
         key += (described.get("engine"),)
     return key
@@ -303,7 +309,9 @@ class Planner:
         chunk_keys, cached_chunks = [], []
         for start in range(0, evaluated, CHUNK_FRAMES):
             ids = tuple([d.id for d in drafts[start:start + CHUNK_FRAMES]])
-            key = (plan.batch_id, lens.code_fingerprint, start, cap, ids)
+            # Inline frames and Draft frames of equal content share ids but not frameSourceDraftId.
+            inline = tuple([i for i, s in enumerate(source_ids[start:start + CHUNK_FRAMES]) if s is None])
+            key = (plan.batch_id, lens.code_fingerprint, start, cap, ids, inline)
             chunk_keys.append(key)
             cached_chunks.append(memo.get_chunk(key) if use_chunks else None)
         # Keys and lookups only for frames whose chunk the memo does not hold whole.
@@ -312,10 +320,14 @@ class Planner:
         for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
             if cached_chunks[chunk_no] is not None:
                 continue
-            for index in range(start, min(start + CHUNK_FRAMES, evaluated)):
-                key = call_keys[index] = call_key(lens, plan.params_key, drafts[index], index, described[index])
-                if memo is not None:
-                    outcome = memo.get_call(key)
+            end = min(start + CHUNK_FRAMES, evaluated)
+            for index in range(start, end):
+                call_keys[index] = call_key(lens, plan.params_key, drafts[index], (plan.instance_id, plan.batch_id, index),
+                                            described[index], cap)
+            if memo is not None:
+                memo.prefetch(call_keys[start:end])
+                for index in range(start, end):
+                    outcome = memo.get_call(call_keys[index])
                     if reusable(lens, outcome):
                         cached_calls[index] = outcome
         return FramePlan(
@@ -329,7 +341,8 @@ class Planner:
         described = _describe(plan.lens, draft, plan.params, (plan.instance_id, None, None)) if draft else None
         if claim and described:
             described = self.claim([(plan.instance_id, None, described)]).get(0, described)
-        key = call_key(plan.lens, plan.params_key, draft, None, described)
+        key = call_key(plan.lens, plan.params_key, draft, (plan.instance_id, None, None), described,
+                       self.caps.max_total_drafts_per_recompute)
         cached = self.lookup.get_call(key) if self.lookup is not None else None
         return key, (cached if reusable(plan.lens, cached) else None), described
 

@@ -176,6 +176,8 @@ class _Run:
         self.live_chunks: dict[Any, _Chunk] = {}
         self.live_carriers: dict[tuple[str, ...], Draft] = {}
         self.lens_codes: dict[tuple[str, str], str] = {}
+        if memo is not None and hasattr(memo, "ran"):
+            memo.ran = {}  # what this recompute runs, per instance (the CLI reports it)
         self.done = 0
         self.total = 0
 
@@ -268,6 +270,9 @@ class _Run:
             will_run = getattr(executor, "will_run", None)
             if will_run is not None:
                 will_run(lens)
+        if items and self.memo is not None and hasattr(self.memo, "ran"):
+            instance_id = items[0][1][0]
+            self.memo.ran[instance_id] = self.memo.ran.get(instance_id, 0) + len(items)
         size = task_size(len(items), getattr(executor, "parallelism", 1), CHUNK_FRAMES)
         tasks = [(lens, params, items[i:i + size], limit) for i in range(0, len(items), size)]
         sizes = [len(t[2]) for t in tasks]
@@ -282,6 +287,22 @@ class _Run:
                 out.extend(chunk)
         return out
 
+    def _commit_step(self, lens: Lens, jobs: int) -> int:
+        """How many media jobs run before their outcomes are committed to a durable memo.
+
+        On one worker, one: a run killed mid-way loses only the job in flight,
+        and the next run reuses every job that finished before the kill. With
+        several workers the round goes to the executor whole (slices would
+        leave workers idle between them, where a stop signal finds them
+        outside any job); a killed parallel run re-runs the unfinished
+        round's jobs, which may replace their own outputs (the ledger knows
+        them). Pure calls (cheap, many) always go all at once.
+        """
+        if (lens.describe is None or getattr(self.memo, "durable", None) is None
+                or getattr(self.executor, "parallelism", 1) != 1):
+            return max(1, jobs)
+        return 1
+
     # -- non-batched: one call ------------------------------------------------------------
     def _single(self, plan, draft, key, cached, described, provenance) -> tuple[Draft, ...]:
         warn = self._warner(plan.instance_id)
@@ -293,7 +314,7 @@ class _Run:
         else:
             (outcome,) = self._execute(plan.lens, plan.params, [(draft, (plan.instance_id, None, None))], limit)
             if self.memo is not None and not outcome.worker_failed:
-                self.memo.put_call(key, outcome)
+                self.memo.put_call(key, outcome, plan.lens.id)
         if outcome.result is not None:
             jid = job_id_for(self.session.session_id, plan.instance_id, None)
             self.results[jid] = outcome.result.with_job_id(str(jid))
@@ -349,12 +370,15 @@ class _Run:
         for this_round in rounds:
             if not this_round:
                 break
-            items = [(fp.drafts[i], (instance_id, batch_id, i)) for i in this_round]
-            ran = self._execute(lens, plan.params, items, caps.max_drafts_emitted_per_frame)
-            for index, outcome in zip(this_round, ran, strict=True):
-                outcomes[index] = outcome
-                if self.memo is not None and not outcome.worker_failed:
-                    self.memo.put_call(fp.call_keys[index], outcome)
+            step = self._commit_step(lens, len(this_round))
+            for at in range(0, len(this_round), step):
+                part = this_round[at:at + step]
+                items = [(fp.drafts[i], (instance_id, batch_id, i)) for i in part]
+                ran = self._execute(lens, plan.params, items, caps.max_drafts_emitted_per_frame)
+                for index, outcome in zip(part, ran, strict=True):
+                    outcomes[index] = outcome
+                    if self.memo is not None and not outcome.worker_failed:
+                        self.memo.put_call(fp.call_keys[index], outcome, lens.id)
         not_run = [i for i in to_run if outcomes[i] is None]
         if not_run:
             self._finished(len(not_run))
@@ -374,7 +398,7 @@ class _Run:
                 # A call lost with its worker (or a lens that could not reach one) is never kept.
                 keep = cacheable and not any(outcomes[i].worker_failed for i in range(start, end))
                 if keep:
-                    self.memo.put_chunk(fp.chunk_keys[chunk_no], chunk)
+                    self.memo.put_chunk(fp.chunk_keys[chunk_no], chunk, fp.call_keys[start:end])
             if keep:
                 self.live_chunks[fp.chunk_keys[chunk_no]] = chunk
             chunks.append(chunk)

@@ -8,6 +8,7 @@ not when one is added.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ from pyrsistent import PMap, thaw
 
 from drafts.carrier import carrier_frames, is_packed_carrier
 from drafts.draft import Draft, make_draft
-from drafts.files import write_file_atomically
 from drafts.store import OutputOf
 
 from .plan import BatchPlanSession
@@ -164,14 +164,50 @@ def run_record(state: DerivedState, counts: dict[str, int], store: Any = None) -
     }
 
 
+def record_owner_problem(path: Path) -> str | None:
+    """Why draftlens may not write its record ``path`` (run.json, report.html): a file it did not write is there.
+
+    The same rule as for media outputs (``lenses.media.ledger``): only a file
+    draftlens wrote, still with the bytes it wrote, may be replaced.
+    """
+    from lenses.media.ledger import owner_problem
+
+    problem, _ = owner_problem(str(path))
+    return problem
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write through an exclusive, unpredictably named temporary file and rename (``drafts.files``).
 
     A reader never sees half a file, and two runs writing one folder never
-    share a temporary file: the last complete file wins whole.
+    share a temporary file. The file is recorded in the folder's ledger
+    first, so the next run knows it may replace it; a file there that
+    draftlens did not write is never replaced (OSError naming it).
     """
+    from drafts.files import create_temporary, publish, remove_temporary
+    from drafts.media import fingerprint_file
+    from lenses.media.ledger import OutputRecord, owner_problem, record_output, settle
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file_atomically(path, text.encode("utf-8"))
+    problem, earlier = owner_problem(str(path))
+    if problem is not None:
+        raise FileExistsError(problem)
+    fd, temp = create_temporary(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+        size, fingerprint = fingerprint_file(temp)
+        st = os.stat(temp)
+        record_output(str(path.parent), OutputRecord(path.name, size, fingerprint, st.st_dev, st.st_ino,
+                                                     st.st_mtime_ns, "draftlens run record", ""))
+        publish(temp, str(path), replace=earlier is not None)
+    except BaseException:
+        remove_temporary(temp)
+        raise
+    try:
+        settle(str(path.parent), path.name, fingerprint, os.lstat(path).st_ctime_ns)
+    except OSError:  # LedgerError included: the next run re-reads the file to know it, never unsafe
+        pass
 
 
 def dumps(record: dict) -> str:

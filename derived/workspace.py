@@ -60,6 +60,8 @@ class SubscriberFailure:
     def __str__(self) -> str:
         return f"version {self.version}: subscriber {self.subscriber!r} raised {type(self.error).__name__}: {self.error}"
 
+CACHE_NAME = "cache.sqlite"
+
 
 class Workspace:
     """Holds the latest store; every change recomputes and notifies.
@@ -82,11 +84,14 @@ class Workspace:
         executor: Any = None,
         recorder: Any = None,
         history: History | None = None,
+        memo: Memo | None = None,
     ):
         self.registry = default_registry if registry is None else registry
         self.caps = caps or Caps()
         self.executor = executor
-        self._memo = Memo()
+        self._memo = memo if memo is not None else Memo()
+        self._fingerprints = None  # the durable source-fingerprint cache this workspace installed, if any
+        self._owns_memo = False  # close() closes only a memo the workspace opened itself
         self._recorder = recorder
         self._history = history or History(store)
         self._subscribers: list[Callable[[DerivedState], None]] = []
@@ -116,9 +121,13 @@ class Workspace:
         with every acknowledged change. SessionDamaged if the active
         session's journal is damaged (it names the file and line and how to
         set the journal aside); InvalidSessionArgument for a bad id.
+        Evaluations are cached in ``<root>/users/<user_id>/cache.sqlite``
+        (``Memo.open``; pass ``memo=`` to choose another), so a resumed
+        session runs only what changed.
         """
         manager = SessionManager(root)
         lease = manager.resume_or_start(user_id, performer_id)
+        owned = "memo" not in options
         try:
             if lease.started:
                 history = History()
@@ -128,10 +137,20 @@ class Workspace:
                 except JournalCorrupt as exc:
                     raise SessionDamaged(user_id, lease.session_id, exc.path, exc.line, exc.problem) from None
             journal = _SessionJournal(manager, lease)
-            return cls(recorder=journal, history=history, **options)
+            if owned:  # the user's evaluation cache: a resumed session reuses verified work
+                options["memo"] = Memo.open(os.path.join(os.fspath(root), "users", user_id, CACHE_NAME))
+            try:
+                workspace = cls(recorder=journal, history=history, **options)
+            except BaseException:
+                if owned:
+                    options["memo"].close()
+                raise
         except BaseException:
             lease.release()
             raise
+        workspace._owns_memo = owned
+        workspace._fingerprints = _install_fingerprints(options["memo"])
+        return workspace
 
     @property
     def session_id(self) -> str | None:
@@ -229,13 +248,27 @@ class Workspace:
         if self._closed:
             return
         self._closed = True
-        if self._recorder is not None:
-            try:
-                self._recorder.close()
-            finally:
-                release = getattr(self._recorder, "release", None)
-                if release is not None:
-                    release()
+        try:
+            if self._recorder is not None:
+                try:
+                    self._recorder.close()
+                finally:
+                    release = getattr(self._recorder, "release", None)
+                    if release is not None:
+                        release()
+        finally:
+            self._release_caches()
+
+    def _release_caches(self) -> None:
+        """Uninstall the fingerprint cache this workspace installed and close a memo it opened."""
+        if self._fingerprints is not None:
+            from drafts.media import use_fingerprint_cache
+
+            use_fingerprint_cache(None)
+            self._fingerprints = None
+        if self._owns_memo:
+            self._owns_memo = False
+            self._memo.close()
 
     def detach(self) -> None:
         """Stop writing without ending the session: it stays active, and the next
@@ -245,8 +278,11 @@ class Workspace:
             return
         self._closed = True
         release = getattr(self._recorder, "release", None)
-        if release is not None:
-            release()
+        try:
+            if release is not None:
+                release()
+        finally:
+            self._release_caches()
 
     # -- machinery -----------------------------------------------------------------------
     def _check_params(self, lens_id: str, params: Any, instance_id: str) -> None:
@@ -302,6 +338,19 @@ class Workspace:
 
     def _repr_html_(self) -> str:
         return f"<div><b>Workspace</b> version {self.version}</div>" + self._derived._repr_html_()
+
+
+def _install_fingerprints(memo: Memo) -> object | None:
+    """Let ``media_draft`` use the memo's durable store for source fingerprints, unless one is in use."""
+    from drafts.media import use_fingerprint_cache
+
+    if memo.durable is None:
+        return None
+    previous = use_fingerprint_cache(memo.durable)
+    if previous is not None:  # the command's (or another workspace's) stays in charge
+        use_fingerprint_cache(previous)
+        return None
+    return memo.durable
 
 
 class _SessionJournal:

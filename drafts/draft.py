@@ -32,6 +32,7 @@ __all__ = [
     "draft_id_of",
     "make_draft",
     "make_draft_extending",
+    "value_from_canon",
 ]
 
 ID_SCHEME = "draftlens.draft.v1"
@@ -348,6 +349,13 @@ def _orjson_3_11_6_id(draft: Draft) -> str:
 
     data = canonical_bytes([plain(draft.payload), plain(draft.meta)])
     return hashlib.blake2b(_ID_DOMAIN + data, digest_size=16).hexdigest()
+def value_from_canon(value: Any, where: str = "value") -> Any:
+    """Plain data back from ``thaw_canon(frozen, embed_drafts=True)`` output parsed as JSON.
+
+    ``$$`` keys lose their escape and embedded drafts are rebuilt (their ids
+    checked: DraftError naming ``where`` if one does not match its content).
+    """
+    return _unescape(value, where)
 
 
 def _unescape(value: Any, where: str) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from typing import Any
 
 import blake3
@@ -28,7 +29,7 @@ from .errors import DraftError
 
 __all__ = [
     "media_draft", "fingerprint_file", "MediaError", "FINGERPRINT_ALGORITHM", "MEDIA_KEYS", "file_status_key",
-    "source_change",
+    "source_change", "use_fingerprint_cache",
 ]
 
 FINGERPRINT_ALGORITHM = "blake3"
@@ -41,6 +42,52 @@ _KNOWN_LIMIT = 65536
 # not read again to be recognised; any write changes mtime/ctime, a swapped
 # file its inode.
 _known: dict[tuple, str] = {}
+
+# A cache that outlives the process (``derived.durable.DurableStore``): the same
+# status key -> fingerprint, installed by the command and by Workspace.open.
+_durable: Any = None
+
+
+def use_fingerprint_cache(cache: Any) -> Any:
+    """Install ``cache`` (``get_fingerprint(key)`` / ``put_fingerprint(key, fp)``, or None); returns the previous one.
+
+    With one installed, a file whose status key is in it is not read again by
+    ``media_draft``, ``fingerprint_file`` or ``source_change`` — in any process
+    that shares the cache. Installing one hands it the settled fingerprints
+    this process already knows.
+    """
+    global _durable
+    previous, _durable = _durable, cache
+    if cache is not None:  # what this process already read (e.g. before the cache could be made) goes in too
+        for key, fingerprint in list(_known.items()):
+            if _settled(key):
+                cache.put_fingerprint(key, fingerprint)
+    return previous
+
+
+RACY_WINDOW_NS = 2_000_000_000
+"""A file whose status changed less than this long ago is read, not recognised by its status.
+
+File times tick coarsely (ext4: one jiffy), so a file rewritten with the
+same size within one tick keeps its status key. Git calls such files "racily
+clean" and gives the same answer: trust the status only of older files.
+"""
+
+
+def _settled(key: tuple) -> bool:
+    return time.time_ns() - max(key[4], key[5]) >= RACY_WINDOW_NS
+
+
+def _recall(key: tuple, settled_only: bool = True) -> str | None:
+    """The fingerprint remembered for a status key (this process, then the durable cache), or None."""
+    if settled_only and not _settled(key):
+        return None
+    fingerprint = _known.get(key)
+    if fingerprint is None and _durable is not None:
+        fingerprint = _durable.get_fingerprint(key)
+        if fingerprint is not None:
+            _remember(key, fingerprint, durable=False)
+    return fingerprint
 
 
 class MediaError(DraftError):
@@ -83,20 +130,28 @@ def file_status_key(path: str, st: os.stat_result) -> tuple:
     return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _remember(key: tuple, fingerprint: str) -> None:
+def _remember(key: tuple, fingerprint: str, durable: bool = True) -> None:
     if len(_known) >= _KNOWN_LIMIT:
         _known.pop(next(iter(_known)))  # oldest first
     _known[key] = fingerprint
+    if durable and _durable is not None and _settled(key):
+        _durable.put_fingerprint(key, fingerprint)
 
 
 def fingerprint_file(path: str | os.PathLike) -> tuple[int, str]:
     """``(size, "blake3:<hex>")`` of a regular file, streamed in 1 MiB reads.
 
     Raises MediaError if the file is missing, unreadable, not a regular file,
-    or changes while it is read.
+    or changes while it is read. A file whose status key (``file_status_key``)
+    this process or the installed durable cache already fingerprinted is not
+    read again.
     """
     path = os.fspath(path)
     fd, before = _open_regular(path)
+    known = _recall(file_status_key(path, before))
+    if known is not None:
+        os.close(fd)
+        return before.st_size, known
     hasher = blake3.blake3()
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
@@ -141,7 +196,7 @@ def source_change(path: str, size: int, fingerprint: str) -> str | None:
     if st.st_size != size:
         return (f"{path}: the source changed since it was ingested (now {st.st_size} bytes, the draft says "
                 f"{size}); make a new media_draft")
-    if _known.get(file_status_key(path, st)) == fingerprint:
+    if _recall(file_status_key(path, st), settled_only=False) == fingerprint:
         return None
     try:
         _, now = fingerprint_file(path)

@@ -45,7 +45,10 @@ def test_plan_prints_jobs_and_truncating_caps_without_running(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "source notes: 3 frames  (caps: only the first 2 frames will be evaluated)" in out.stdout
     assert "up        text.upper  2" in out.stdout and "split" in out.stdout
-    assert not (tmp_path / "out").exists()
+    # Nothing but the evaluation cache (it remembers source fingerprints for the next plan).
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [".draftlens"]
+    assert [p.name for p in (tmp_path / "out" / ".draftlens").iterdir() if not p.name.endswith(("-wal", "-shm"))] \
+        == ["cache.sqlite"]
     machine = draftlens("plan", str(path), "--json")
     record = json.loads(machine.stdout)
     assert record["job_count"] == 3 and record["is_dag"]
@@ -242,7 +245,8 @@ def test_plan_of_a_media_pipeline_shows_each_ffmpeg_argv_and_runs_nothing(tmp_pa
     # FFmpeg writes to the job's own temporary file (its stdout, "-fd 1 fd:"); the plan names the final path
     assert len(commands) == 5 and all("-c:v libx264" in c and " -fd 1 " in c and " fd: " in c for c, _ in commands)
     assert all(w.strip().startswith("writes ") and w.endswith("_proxy.mp4") for _, w in commands)
-    assert not (tmp_path / "out").exists()  # not even the output folders
+    # not even the output folders: only the evaluation cache
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [".draftlens"]
     record = json.loads(draftlens("plan", str(pipeline), "--json").stdout)
     proxy_jobs = [j for j in record["jobs"] if j["lens_instance_id"] == "proxy"]
     assert len(proxy_jobs) == 5 and all("ffmpeg" in j["command"][0].rsplit("/", 1)[-1] for j in proxy_jobs)

@@ -107,9 +107,17 @@ def test_incremental_result_equals_from_scratch_after_random_edits(store, edits,
         ]
 
 
-def test_memo_size_bound():
+def test_memo_bound_drops_what_the_latest_recompute_did_not_use_first():
     memo = Memo(max_calls=10)
     recompute_derived(_carrier_store([str(i) for i in range(30)]), registry=REG, memo=memo)
-    assert len(memo) == 10
+    assert len(memo) == 60  # the working set (30 frames x 2 instances) is kept whole
+    recompute_derived(_carrier_store([f"x{i}" for i in range(30)]), registry=REG, memo=memo)
+    assert len(memo) == 60 + 10  # plus at most 10 the latest recompute did not use
+    # The working set was kept: the same store again runs nothing.
+    _, calls = _calls(lambda: recompute_derived(_carrier_store([f"x{i}" for i in range(30)]), registry=REG,
+                                                memo=memo))
+    assert calls == 0
     with pytest.raises(ValueError, match="max_calls must be an int"):
         Memo("x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_calls must be an int >= 0 or None, got -1"):
+        Memo(-1)
