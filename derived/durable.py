@@ -47,7 +47,7 @@ from drafts.draft import Draft, value_from_canon
 from drafts.errors import DraftError
 from lenses.result import ExecutionResult
 
-from .evaluate import CallOutcome
+from .evaluate import CallOutcome, CheckedOutput
 
 __all__ = ["DurableStore", "StoreError", "SCHEMA_VERSION", "key_digest", "outcome_to_json", "outcome_from_json"]
 
@@ -127,7 +127,8 @@ def outcome_to_json(outcome: CallOutcome) -> bytes | None:
     """
     outputs = []
     try:
-        for payload, meta in outcome.outputs:
+        for out in outcome.outputs:  # CheckedOutput: frozen and checked where the lens ran
+            payload, meta = out.payload, out.meta
             if meta is not None and not isinstance(meta, Mapping):
                 return None
             outputs.append([_canon_doc(payload, "payload"), None if meta is None else _canon_doc(meta, "meta")])
@@ -150,7 +151,8 @@ def outcome_from_json(data: bytes) -> CallOutcome:
     doc = orjson.loads(data)
     if doc.get("v") != SCHEMA_VERSION:
         raise ValueError(f"outcome written by schema {doc.get('v')!r}, this is {SCHEMA_VERSION}")
-    outputs = [(value_from_canon(payload, "payload"), None if meta is None else value_from_canon(meta, "meta"))
+    outputs = [CheckedOutput.of(value_from_canon(payload, "payload"),
+                                None if meta is None else value_from_canon(meta, "meta"))
                for payload, meta in doc["outputs"]]
     result = None
     if doc["result"] is not None:

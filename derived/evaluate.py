@@ -77,6 +77,20 @@ class CheckedOutput:
     def __reduce__(self):
         return (CheckedOutput, (self.payload, self.meta))
 
+    @classmethod
+    def of(cls, payload: Any, meta: Any = None) -> CheckedOutput:
+        """Check plain ``payload`` / ``meta`` now (DraftError naming the path, as ``make_draft``)."""
+        frozen_payload, canon_payload, frozen_meta, canon_meta = check_output(payload, meta)
+        return cls(frozen_payload, frozen_meta, canon_payload, canon_meta)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CheckedOutput):
+            return NotImplemented
+        return (self.payload, self.meta) == (other.payload, other.meta)
+
+    def __hash__(self) -> int:
+        return hash((self.payload, self.meta))
+
     def __repr__(self) -> str:
         return f"CheckedOutput({self.payload!r}, {self.meta!r})"
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import drafts.media as media
 from derived import Memo, Workspace, recompute_derived
 from derived.durable import DurableStore, StoreError, outcome_from_json, outcome_to_json
-from derived.evaluate import CallOutcome
+from derived.evaluate import CallOutcome, CheckedOutput
 from drafts import Store, make_draft, pack_drafts
 from lenses.result import COMPLETED, FAILED, ExecutionResult
 from lenses.testing import json_values
@@ -45,18 +45,18 @@ def _calls(fn):
                                                                                 max_size=3))), max_size=4),
        st.booleans())
 def test_an_outcome_read_back_from_disk_makes_the_same_drafts(outputs, overflow):
-    outcome = CallOutcome(outputs=tuple(outputs), overflow=overflow)
+    outcome = CallOutcome(outputs=tuple(CheckedOutput.of(p, m) for p, m in outputs), overflow=overflow)
     data = outcome_to_json(outcome)
     back = outcome_from_json(data)
     assert back.overflow == overflow
-    assert [make_draft(p, m) for p, m in back.outputs] == [make_draft(p, m) for p, m in outputs]
+    assert [make_draft(o.payload, o.meta) for o in back.outputs] == [make_draft(p, m) for p, m in outputs]
     assert outcome_to_json(back) == data  # canonical: one outcome, one text
 
 
 def test_results_warnings_and_details_come_back_equal():
     result = ExecutionResult(job_id=None, status=COMPLETED, command=("ffmpeg", "-i", "a"), engine="e", exit_code=0,
                              outputs=[{"path": "/x", "size": 3}], message="ok")
-    outcome = CallOutcome(outputs=((result.outputs[0], None),), result=result)
+    outcome = CallOutcome(outputs=(CheckedOutput.of(result.outputs[0]),), result=result)
     assert outcome_from_json(outcome_to_json(outcome)) == outcome
     failed = CallOutcome(error_code="lensError", error="boom (at m.py:3)",
                          details=(("exception_type", "ValueError"), ("traceback", ("m.py:3 in f",))))
@@ -64,7 +64,8 @@ def test_results_warnings_and_details_come_back_equal():
 
 
 def test_an_output_that_is_not_a_valid_draft_is_kept_in_memory_only(tmp_path):
-    assert outcome_to_json(CallOutcome(outputs=(({"bad": float("nan")}, None),))) is None
+    bad = CheckedOutput({"bad": float("nan")}, None)  # as if it slipped past the worker's check
+    assert outcome_to_json(CallOutcome(outputs=(bad,))) is None
     store = _store(["a"], "test.bad_output")
     with Memo.open(tmp_path / "c.sqlite") as memo:
         state = recompute_derived(store, registry=REG, memo=memo)
@@ -261,8 +262,7 @@ def test_a_resumed_workspace_reuses_the_earlier_sessions_work(tmp_path):
     words = ws.pack([{"text": f"w{i}", "n": i} for i in range(50)])
     ws.apply("a", "test.counted", words)
     first = ws.derived
-    ws._memo.close()  # the process dies: the session stays active, the journal and the cache stay on disk
-    ws._fingerprints and media.use_fingerprint_cache(None)
+    ws.detach()  # as if the process ended: the session stays active, the journal and the cache stay on disk
     resumed, calls = _calls(lambda: Workspace.open(root, "ana", "ana@laptop", registry=REG))
     assert calls == 0 and resumed.derived == first
     assert os.path.exists(root / "users" / "ana" / "cache.sqlite")
