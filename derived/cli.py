@@ -228,11 +228,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _cache(args.pipeline, args.no_cache) as cache:
         pipeline = _load(args.pipeline)
         return _run(pipeline, args.executor, args.force, as_json=args.json, quiet=args.quiet > 0,
-                    memo=cache.loaded())[1]
+                    open_memo=cache.loaded)[1]
 
 
 def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = False,
-         quiet: bool = False, memo: Any = None) -> tuple[Any, int]:
+         quiet: bool = False, memo: Any = None, open_memo: Any = None) -> tuple[Any, int]:
     """Run a loaded pipeline, print its summary, write run.json and report.html: ``(state, exit code)``.
 
     SIGTERM and SIGHUP stop it as cleanly as Ctrl-C (``derived.signals``):
@@ -243,7 +243,7 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = 
 
     try:
         with stop_on_signals():
-            return _run_pipeline(pipeline, executor_spec, force, as_json, quiet, memo)
+            return _run_pipeline(pipeline, executor_spec, force, as_json, quiet, memo, open_memo)
     except Terminated as exc:
         kill_children()
         print(f"\ndraftlens: {exc}; FFmpeg stopped, no output was left half-written", file=sys.stderr)
@@ -251,7 +251,9 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = 
 
 
 def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool,
-                  quiet: bool, memo: Any) -> tuple[Any, int]:
+                  quiet: bool, memo: Any, open_memo: Any = None) -> tuple[Any, int]:
+    """``open_memo`` opens the pipeline's cache once the executor and the folders have been checked
+    (so a run that cannot start leaves no cache file behind and names the real problem)."""
     spec = executor_spec or pipeline.executor
     try:
         from .pipeline import parse_executor
@@ -275,6 +277,8 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json
             if problem is not None:
                 print(f"draftlens: {problem}", file=sys.stderr)
                 return None, EXIT_USAGE
+            if open_memo is not None:
+                memo = open_memo()
             return _run_held(pipeline, executor, spec, force, as_json, quiet, memo)
     except FolderInUse as exc:
         print(f"draftlens: {exc}", file=sys.stderr)
@@ -476,7 +480,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"pipeline: {pipeline_path}\n")
     with _cache(str(pipeline_path), no_cache=False) as cache:
         pipeline = _load(str(pipeline_path))
-        state, code = _run(pipeline, None, force=False, memo=cache.loaded())
+        state, code = _run(pipeline, None, force=False, open_memo=cache.loaded)
     if state is None:
         return code
     clip_of = {frame.id: Path(frame.payload["path"]).name
