@@ -419,13 +419,14 @@ def _print_summary(summary: dict) -> None:
     elif summary["cache"]:
         print(f"ran {counts['ran']} call(s); cache: {summary['cache']}")
     for w in summary["warnings"]:  # the first line here; the whole message is in run.json and report.html
-        print(f"  {w['line']}")
+        print(f"  {_printable(w['line'])}")  # a clip name may hold control characters: never raw
     if summary["truncated"]:
         print("\ntruncated: caps dropped work (exit 3); raise the cap named below in the pipeline's [caps]")
         for t in summary["truncated"]:
-            print(f"  {t['instance']}: {t['message']}")
-    files = summary["files"]
-    print(f"\nrun.json:    {files['run_json']}\nreport.html: {files['report_html']}")
+            print(f"  {_printable(t['instance'])}: {_printable(t['message'])}")
+    files = summary.get("files")
+    if files:  # absent when they could not be written (the error says why)
+        print(f"\nrun.json:    {files['run_json']}\nreport.html: {files['report_html']}")
 
 
 _FAILURE_CODES = ("lensError", "invalidOutput", "unknownLens", "invalidParams", "missingInput", "malformedCarrier")

@@ -14,11 +14,12 @@ from __future__ import annotations
 import concurrent.futures as cf
 import gc
 import os
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .evaluate import describe_exception
-from .signals import Terminated, kill_children, raise_on_signals
+from .signals import STOP_SIGNALS, Terminated, kill_children, stop_with_parent
 
 __all__ = ["SerialExecutor", "ProcessExecutor", "DaskExecutor", "ChunkFailed"]
 
@@ -34,7 +35,30 @@ def _worker_starts() -> None:
     """
     gc.enable()
     gc.set_threshold(*_WORKER_GC_THRESHOLDS)
-    raise_on_signals()  # SIGTERM/SIGHUP stop the worker's job cleanly (``derived.signals``)
+    for signum in STOP_SIGNALS:  # SIGTERM/SIGHUP stop the worker's job cleanly (``derived.signals``)
+        signal.signal(signum, _worker_stop)
+    stop_with_parent()  # a parent killed outright (SIGKILL, OOM) must not leave workers encoding
+
+
+_busy = False  # a worker is inside a task (set by _in_worker)
+
+
+_STOP_GRACE_S = 10
+
+
+def _worker_stop(signum: int, _frame: Any) -> None:
+    """In a worker: inside a task, unwind it (FFmpeg killed, temporary file removed); idle, just exit quietly.
+
+    Unwinding has ``_STOP_GRACE_S`` seconds: SIGALRM (whose default action
+    ends the process) makes sure a worker whose parent is gone never lingers.
+    """
+    if _busy:
+        if hasattr(signal, "alarm"):
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(_STOP_GRACE_S)
+        raise Terminated(signum)
+    kill_children()
+    os._exit(128 + signum)
 
 
 class ChunkFailed:
@@ -75,11 +99,15 @@ class SerialExecutor:
 
 def _in_worker(fn: Callable[[Any], Any], task: Any) -> Any:
     """Run one task in a worker; a SIGTERM/SIGHUP ends the worker once the task has cleaned up."""
+    global _busy
+    _busy = True
     try:
         return fn(task)
     except Terminated as exc:  # the job's finally blocks ran: its temporary file is gone
         kill_children()  # and no FFmpeg it started outlives it, even one started as the signal landed
         os._exit(exc.exit_code)
+    finally:
+        _busy = False
 
 
 class ProcessExecutor:

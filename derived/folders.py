@@ -98,8 +98,11 @@ def _lock_one(folder: Path, who: dict) -> int:
             raise FolderInUse(f"output folder {folder} is in use by another draftlens run ({shown or 'unknown'}); "
                               "wait for it to finish, or use another output folder", holder) from None
         raise FolderError(f"cannot lock output folder {folder}: {exc.strerror or exc}") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, orjson.dumps(who), 0)
+    try:  # who holds it, for a refused second run's message; the lock holds without it (a full disk)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, orjson.dumps(who), 0)
+    except OSError:
+        pass
     return fd
 
 

@@ -169,6 +169,9 @@ def load_pipeline(path: str | Path, registry: Registry | None = None) -> Pipelin
         raise PipelineError("caps: expected a table")
     caps_fields = {a.name: int for a in attrs.fields(Caps)}
     _check_keys(caps_table, caps_fields, "caps")
+    for key, value in caps_table.items():
+        if isinstance(value, int) and not 0 <= value < 2**63:
+            raise PipelineError(f"caps.{key}: {value} is out of range (0 to {2**63 - 1})")
     try:
         caps = Caps(**caps_table)
     except ValueError as exc:

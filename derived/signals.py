@@ -19,7 +19,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
-__all__ = ["Terminated", "STOP_SIGNALS", "stop_on_signals", "raise_on_signals", "kill_children"]
+__all__ = ["Terminated", "STOP_SIGNALS", "stop_on_signals", "raise_on_signals", "kill_children", "stop_with_parent"]
 
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
 
@@ -104,3 +104,27 @@ def kill_children() -> None:
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def stop_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its parent dies, however it dies (SIGKILL included).
+
+    For worker processes: with ``raise_on_signals`` installed, the worker then
+    stops its job the clean way (FFmpeg killed, temporary file removed) and
+    exits, instead of running the rest of the queue as an orphan. Elsewhere
+    it does nothing.
+    """
+    import ctypes
+    import ctypes.util
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: no such call
+        return
+    if os.getppid() != parent:  # the parent died before the call: act as if the signal came
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -287,3 +287,38 @@ def test_a_missing_stream_is_a_validation_failure_probed_or_not(clips, media, tm
     for frame in (media_draft(media.video_only), probed(media.video_only)):
         result = audio(frame, AudioSpec("pcm_s16le", "same", "same", "wav", "{source_name}", str(tmp_path)))
         assert result.failure_class == "validation" and "no audio stream with sound" in result.message
+
+
+# ---------------------------------------------------------------- posters: the frame on screen at the time asked
+
+
+def test_a_poster_is_the_frame_on_screen_at_the_time_asked(clips, tmp_path):
+    frame = probed(clips.poster)  # 25 fps: frame 37 is on screen from 1.48 s to 1.52 s
+    result = thumbnail(frame, ThumbnailSpec("{source_name}", str(tmp_path), time_offset=1.5))
+    assert result.status == "COMPLETED", result.message
+    assert result.command[result.command.index("-ss") + 1] == "1.480000"
+
+
+def test_posters_near_the_end_of_a_video_whose_audio_runs_longer(clips, media, tmp_path):
+    longer = str(tmp_path / "long_audio.mkv")  # video 2 s, audio 3 s: the container says 3 s
+    _ffmpeg(media.binary, "-f", "lavfi", "-i", "testsrc2=d=2:r=25:s=160x120", "-f", "lavfi", "-i", "sine=d=3",
+            "-c:v", "libx264", "-threads", "1", "-c:a", "aac", longer)
+    frame = probed(longer)
+    out = tmp_path / "out"
+    out.mkdir()
+    for n, ask in enumerate([dict(time_offset=1.97), dict(time_fraction=0.99)]):
+        result = thumbnail(frame, ThumbnailSpec(f"p{n}", str(out), **ask))
+        assert result.status == "COMPLETED", result.message
+        assert result.command[result.command.index("-ss") + 1] == "1.960000"  # the video's last frame
+    past = thumbnail(frame, ThumbnailSpec("p9", str(out), time_offset=2.5))
+    assert past.failure_class == "validation" and "not before the end of the video" in past.message
+
+
+def test_mxf_from_a_plain_draft_at_15_fps_is_validation_too(clips, tmp_path):
+    result = proxy(media_draft(clips.fps15), ProxySpec("prores_proxy", "mxf", "same", "{source_name}", str(tmp_path)))
+    assert result.failure_class == "validation" and "15 fps, which MXF cannot carry" in result.message
+
+
+def test_probe_outputs_give_each_mp4_streams_own_duration(clips):
+    streams = probed(clips.short_audio).payload["streams"]
+    assert [(s["codec_type"], s["duration"]) for s in streams] == [("video", 3.0), ("audio", 2.5)]

@@ -529,3 +529,101 @@ def test_random_card_layouts_lose_nothing_and_every_completed_result_is_true(cli
             assert path.stat().st_size == payload["size"]
             assert media_draft(path).payload["fingerprint"] == payload["fingerprint"]
     assert not [p for p in root.rglob("*") if ".partial" in p.name]
+
+
+# ---------------------------------------------------------------- found by a new user, each now a test
+
+
+def test_an_output_of_another_source_is_not_this_jobs_to_replace(media, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for n, clip in ((1, media.small), (2, media.av)):
+        (tmp_path / f"card{n}").mkdir()
+        shutil.copyfile(clip, tmp_path / f"card{n}" / "a.mp4")
+    spec = ProxySpec("h264", "mp4", "half", "{source_name}_p", str(shared))
+    first = proxy(media_draft(tmp_path / "card1" / "a.mp4"), spec)  # one pipeline, card 1
+    assert first.status == "COMPLETED"
+    made = (shared / "a_p.mp4").read_bytes()
+    second = proxy(media_draft(tmp_path / "card2" / "a.mp4"), spec)  # another pipeline, card 2, same names
+    assert second.failure_class == "validation" and "made by draftlens from another source" in second.message
+    assert (shared / "a_p.mp4").read_bytes() == made  # card 1's result still describes the bytes on disk
+    again = proxy(media_draft(tmp_path / "card1" / "a.mp4"), spec)  # card 1 again may replace its own
+    assert again.status == "COMPLETED"
+
+
+def test_the_command_never_replaces_a_run_json_or_report_it_did_not_write(media, tmp_path):
+    card = tmp_path / "card"
+    card.mkdir()
+    shutil.copyfile(media.small, card / "take1.mp4")
+    (card / "report.html").write_text("MY OWN REPORT")
+    (tmp_path / "pipeline.toml").write_text(textwrap.dedent("""
+        [pipeline]
+        output = "card"
+        [[sources]]
+        id = "clips"
+        glob = "card/*.mp4"
+        [[lenses]]
+        id = "probe"
+        lens = "media.probe"
+        input = "clips"
+    """))
+    run = subprocess.run([sys.executable, "-m", "derived", "run", str(tmp_path / "pipeline.toml")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "report.html already exists and draftlens did not write it" in run.stderr
+    assert (card / "report.html").read_text() == "MY OWN REPORT" and not (card / "run.json").exists()
+    (card / "report.html").unlink()
+    for _ in range(2):  # its own run.json and report.html it replaces, run after run
+        run = subprocess.run([sys.executable, "-m", "derived", "run", str(tmp_path / "pipeline.toml")],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+    assert "MY OWN" not in (card / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_workers_stop_when_the_run_is_killed_outright(tmp_path):
+    from derived.demo import make_sample_clips
+
+    clips = make_sample_clips(tmp_path / "clips")
+    for i in range(3):
+        for clip in clips[:4]:
+            (tmp_path / "clips" / f"{i}_{clip.name}").write_bytes(clip.read_bytes())
+    pipeline = tmp_path / "pipeline.toml"
+    pipeline.write_text(textwrap.dedent("""
+        [pipeline]
+        output = "out"
+        executor = "processes:2"
+        [[sources]]
+        id = "clips"
+        glob = "clips/*.mov"
+        [[lenses]]
+        id = "proxy"
+        lens = "media.proxy"
+        input = "clips"
+        params = { codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{source_name}", output_directory = "out/proxies" }
+    """))
+    proc = subprocess.Popen([sys.executable, "-m", "derived", "run", str(pipeline)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _ffmpeg_children_of(str(tmp_path)):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # the OOM killer, kill -9: no handler runs in the parent
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _ffmpeg_children_of(str(tmp_path)):
+        time.sleep(0.1)
+    assert _ffmpeg_children_of(str(tmp_path)) == []  # workers saw their parent die and stopped their FFmpeg
+    workers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+               if str(pipeline) in _cmdline(pid)]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and workers:
+        time.sleep(0.1)
+        workers = [pid for pid in workers if os.path.exists(f"/proc/{pid}") and str(pipeline) in _cmdline(pid)]
+    assert workers == []
+    assert not [p for p in (tmp_path / "out" / "proxies").iterdir() if ".partial" in p.name]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -142,3 +142,12 @@ def test_an_unreachable_dask_scheduler_is_one_line_before_any_folder_is_made(tmp
     assert proc.returncode == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in one_line_error(proc)
     assert not (tmp_path / "out").exists()
+
+
+def test_caps_beyond_64_bits_are_a_pipeline_error(tmp_path):
+    path = write(tmp_path, extra="")
+    path.write_text(path.read_text() + "\n[caps]\nmax_frames_evaluated = 99999999999999999999\n")
+    for command in ("plan", "run"):
+        proc = draftlens(command, str(path))
+        assert proc.returncode == 2
+        assert "caps.max_frames_evaluated" in one_line_error(proc)

@@ -63,7 +63,8 @@ _POINTER = re.compile(r"0x[0-9a-fA-F]{6,}")
 _PROGRESS = re.compile(r"^\s*(frame|size)=")
 _BLOCK_START = re.compile(r"^(Input|Output) #\d+|^Stream mapping:")
 # Encoder chatter: statistics and banners of libx264/x265/libvpx/SVT-AV1, unless they report an error.
-_ENCODER_NOISE = re.compile(r"^(\[(libx264|libx265|libvpx[-\w]*|libsvtav1|libopus|libmp3lame) @ [^\]]*\]|x265 \[info\]|Svt\[info\])")
+_ENCODER_NOISE = re.compile(r"^(\[(libx264|libx265|libvpx[-\w]*|libsvtav1|libopus|libmp3lame) @ [^\]]*\]|x265 \[info\]"
+                            r"|Svt\[info\]|\[out#\d+/[^\]]*\] video:|\[aac @ [^\]]*\] Qavg:)")
 _ERROR_WORDS = re.compile(r"error|fail|invalid|unsupported|not supported|cannot|could not|unable", re.IGNORECASE)
 _CONSEQUENCES = re.compile(r"Task finished with error code|Terminating thread with return code|Press \[q\]")
 _TAIL_LINES = 15
@@ -130,7 +131,7 @@ def _output_problem(plan: JobPlan) -> tuple[str | None, os.stat_result | None]:
         return f"output directory {directory} does not exist or is not a directory (it is not created for you)", None
     if _same_file(final, plan.source["path"]) or os.path.realpath(final) == os.path.realpath(plan.source["path"]):
         return f"the output {final} is the source file itself; change naming_template or output_directory", None
-    return owner_problem(final)
+    return owner_problem(final, plan.source["path"])
 
 
 def _status(path: str) -> tuple | None:
@@ -163,15 +164,17 @@ def run_plan(plan: JobPlan) -> ExecutionResult:
     if problem is not None:
         return _result(plan, started, FAILED, "validation", problem)
     final = plan.outputs[0]
-    try:
-        fd, temp = create_temporary(os.path.dirname(final), os.path.basename(final))
-    except OSError as exc:
-        return _result(plan, started, FAILED, "execution",
-                       f"cannot create a temporary file in {os.path.dirname(final)}: {exc.strerror or exc}")
-    try:
+    temp = None
+    try:  # one try from before the file exists: a stop signal at any point still removes it
+        try:
+            fd, temp = create_temporary(os.path.dirname(final), os.path.basename(final))
+        except OSError as exc:
+            return _result(plan, started, FAILED, "execution",
+                           f"cannot create a temporary file in {os.path.dirname(final)}: {exc.strerror or exc}")
         return _write(plan, started, fd, temp, earlier)
     finally:
-        remove_temporary(temp)  # published already (then gone), or failed: never left behind
+        if temp is not None:
+            remove_temporary(temp)  # published already (then gone), or failed: never left behind
 
 
 def _probe(plan: JobPlan, started: float) -> ExecutionResult:
@@ -180,6 +183,8 @@ def _probe(plan: JobPlan, started: float) -> ExecutionResult:
     if failed is not None:
         return failed
     info = parse_input_dump(outcome.stderr)
+    if info is not None:  # each stream's own duration where an MP4/MOV header states it
+        info = with_track_durations(info, plan.source["path"])
     if info is None:
         why = f"FFmpeg opened {plan.source['path']} but printed no header dump to read"
         return _result(plan, started, FAILED, "execution", _message(why, outcome.stderr), outcome.exit_code)
@@ -213,6 +218,13 @@ def _missing_stream(plan: JobPlan, stderr: str) -> str | None:
         return f"{name}: the source has no video stream (streams: {kinds}); use media.audio for its sound"
     if plan.kind == "audio" and not audio_streams_with_sound(info):
         return f"{name}: the source has no audio stream with sound (streams: {kinds})"
+    video = first_stream(info, "video")
+    if plan.kind == "proxy" and plan.spec.container == "mxf" and plan.spec.fps_mode == "same-as-source":
+        from .jobs import mxf_rate_problem
+
+        problem = mxf_rate_problem(video, name)
+        if problem is not None:
+            return problem
     if plan.kind == "proxy" and "0:a?" in plan.argv:
         silent = [s["index"] for s in info["streams"] if s.get("codec_type") == "audio"
                   and s not in audio_streams_with_sound(info)]
@@ -234,7 +246,8 @@ def _write(plan: JobPlan, started: float, fd: int, temp: str, earlier: os.stat_r
         return failed
     if _status(plan.source["path"]) != source_before:
         return _result(plan, started, FAILED, "verification",
-                       f"{plan.source['path']}: the source changed while FFmpeg read it; run again once it is complete",
+                       f"{plan.source['path']}: the source changed or went offline while FFmpeg read it (a copy still "
+                       "being written, a card unplugged); nothing was published",
                        outcome.exit_code)
     checked = _verify(plan, outcome, temp)
     if isinstance(checked, str):

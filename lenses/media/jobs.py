@@ -10,6 +10,7 @@ version (cached per binary).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -142,10 +143,21 @@ def _probed_check(kind: str, spec: Any, source: dict[str, Any]) -> None:
         _probed_proxy(spec, source, video, sound, name)
     if kind == "audio":
         _probed_audio(spec, sound[0], name)
-    if kind == "thumbnail" and spec.time_offset is not None and source.get("duration") is not None \
-            and not source.get("duration_estimated"):
-        if spec.time_offset >= source["duration"]:
-            raise SpecError(f"{name}: time_offset {spec.time_offset} s is not before the end ({source['duration']} s)")
+    if kind == "thumbnail" and spec.time_offset is not None:
+        end = _video_duration(source)
+        if end is not None and spec.time_offset >= end:
+            raise SpecError(f"{name}: time_offset {spec.time_offset} s is not before the end of the video ({end} s)")
+
+
+def mxf_rate_problem(video: dict | None, name: str) -> str | None:
+    """Why MXF cannot carry this video stream's frame rate (same-as-source), or None."""
+    if not video:
+        return None
+    fps = video.get("r_frame_rate") if is_vfr(video) else video.get("frame_rate")
+    if fps and not _mxf_rate_ok(fps):
+        return (f"{name}: the source runs at {fps:g} fps, which MXF cannot carry (it takes {_rates_text()} fps); "
+                "use fps_mode='explicit' with one of those, or container mov/mkv")
+    return None
 
 
 def _probed_proxy(spec: ProxySpec, source: dict, video: dict, sound: list[dict], name: str) -> None:
@@ -156,10 +168,9 @@ def _probed_proxy(spec: ProxySpec, source: dict, video: dict, sound: list[dict],
             raise SpecError(f"{name}: resolution {spec.resolution!r} gives {width}x{height}; "
                             f"{spec.codec} needs at least {low_w}x{low_h}")
     if spec.container == "mxf" and spec.fps_mode == "same-as-source":
-        fps = video.get("r_frame_rate") if is_vfr(video) else video.get("frame_rate")
-        if fps and not _mxf_rate_ok(fps):
-            raise SpecError(f"{name}: the source runs at {fps:g} fps, which MXF cannot carry (it takes "
-                            f"{_rates_text()} fps); use fps_mode='explicit' with one of those, or container mov/mkv")
+        problem = mxf_rate_problem(video, name)
+        if problem is not None:
+            raise SpecError(problem)
     most = PROXY_AUDIO_MAX_CHANNELS.get(spec.container)
     if spec.audio and most is not None:
         for stream in sound:
@@ -200,22 +211,36 @@ def _tokens(kind: str, spec: Any, source: dict[str, Any], index: int) -> dict[st
     return tokens
 
 
-def _thumbnail_offset(spec: ThumbnailSpec, source: dict[str, Any]) -> float:
-    """Where to seek: the asked time, moved back onto the clip's last frame if it falls after that frame starts.
-
-    A request inside the clip gives the frame shown at that time: with a
-    probed duration and frame rate, a time within the last frame period
-    (``duration - 1/fps`` or later) seeks to the last frame's start, since
-    FFmpeg's accurate seek returns only frames that *start* at or after it.
-    """
+def _video_duration(source: dict[str, Any]) -> float | None:
+    """The video stream's own duration if the probe has it, else the container's (None if estimated/unknown)."""
+    video = first_stream(source, "video") if isinstance(source.get("streams"), list) else None
+    own = (video or {}).get("duration")
+    if isinstance(own, (int, float)) and not isinstance(own, bool) and own > 0:
+        return float(own)
     duration = source.get("duration")
-    known = isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0 \
+            and not source.get("duration_estimated"):
+        return float(duration)
+    return None
+
+
+def _thumbnail_offset(spec: ThumbnailSpec, source: dict[str, Any]) -> float:
+    """Where to seek so the poster is the frame shown at the time asked.
+
+    With a probed frame rate (constant), the time is moved back to the start
+    of the frame on screen then (FFmpeg's accurate seek returns the first
+    frame that *starts* at or after it), and never past the start of the
+    video's last frame: ``time_offset = 1.97`` of a 2 s clip at 25 fps gives
+    the frame at 1.96. ``time_fraction`` is a fraction of the video's own
+    duration where the file states it (audio may run longer).
+    """
+    duration = _video_duration(source)
     if spec.time_offset is not None:
         offset = float(spec.time_offset)
-    elif not known and isinstance(source.get("streams"), list):
+    elif duration is None and isinstance(source.get("streams"), list):
         raise SpecError(f"{source['path']}: time_fraction needs the clip's duration, and the probe found none "
                         "(a file without a duration in its header); give time_offset in seconds")
-    elif not known:
+    elif duration is None:
         raise SpecError(
             "time_fraction needs the clip's duration: use a media.probe output as the input "
             "(or give time_offset in seconds)"
@@ -224,8 +249,10 @@ def _thumbnail_offset(spec: ThumbnailSpec, source: dict[str, Any]) -> float:
         offset = spec.time_fraction * duration
     video = first_stream(source, "video") if isinstance(source.get("streams"), list) else None
     fps = (video or {}).get("frame_rate")
-    if known and fps and not source.get("duration_estimated"):
-        offset = min(offset, max(0.0, duration - 1.0 / fps))
+    if fps and not is_vfr(video):
+        offset = math.floor(offset * fps + 1e-6) / fps  # the start of the frame on screen at that time
+        if duration is not None:
+            offset = min(offset, max(0.0, (math.ceil(duration * fps - 1e-6) - 1) / fps))
     return round(offset, 6)
 
 

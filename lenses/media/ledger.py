@@ -201,8 +201,12 @@ def settle(directory: str, name: str, fingerprint: str, ctime_ns: int) -> None:
                            (ctime_ns, name, fingerprint))
 
 
-def owner_problem(final: str) -> tuple[str | None, os.stat_result | None]:
+def owner_problem(final: str, source: str | None = None) -> tuple[str | None, os.stat_result | None]:
     """``(problem, status)`` of the file at ``final``: may a job of ours replace it?
+
+    ``source``: the media file the job reads. An earlier output of draftlens
+    made from *another* source (a second card with the same clip names, a
+    second pipeline writing the same folder) is not this job's to replace.
 
     ``(None, None)``: nothing is there. ``(None, status)``: a file draftlens
     wrote, with the bytes it wrote, is there (its status is returned so the
@@ -224,18 +228,24 @@ def owner_problem(final: str) -> tuple[str | None, os.stat_result | None]:
         records = read_records(directory, name)
     except LedgerError as exc:
         return f"{final} already exists and its owner cannot be checked: {exc}", st
+    matching = None
     for record in records:  # the same status, ctime included (any write or chmod changes it): not read again
         if record.ctime_ns is not None and (record.size, record.device, record.inode, record.mtime_ns,
                                             record.ctime_ns) == (st.st_size, st.st_dev, st.st_ino,
                                                                  st.st_mtime_ns, st.st_ctime_ns):
-            return None, st
-    if any(record.size == st.st_size for record in records):
+            matching = record
+            break
+    if matching is None and any(record.size == st.st_size for record in records):
         try:
             _, fingerprint = fingerprint_file(final)
         except MediaError as exc:
             return f"{final} already exists and cannot be read to check its owner ({exc.reason})", st
-        if any(record.fingerprint == fingerprint for record in records):
-            return None, st
+        matching = next((record for record in records if record.fingerprint == fingerprint), None)
+    if matching is not None:
+        if source is not None and matching.source and matching.source != source:
+            return (f"{final} was made by draftlens from another source ({matching.source}); it is left as it "
+                    "is (two sources would share one output: change naming_template or output_directory)"), st
+        return None, st
     if records:
         return (f"{final} was written by draftlens but has been changed since; it is left as it is (move it away "
                 "to have it made again)"), st

@@ -51,6 +51,7 @@ APPROXIMATE_CONTAINERS = frozenset({"asf"})
 _DEFAULT_FRAME = 1 / 25
 _SLACK = 0.025
 _AUDIO_SLACK = 0.05
+_ENCODER_PADDING = 0.5
 
 
 @attrs.frozen
@@ -110,7 +111,9 @@ def _check_duration(problems: list[str], source: dict, output: dict, carried: li
     # Shorter than promised is a truncated or damaged source; longer than a stream's own header
     # says is fine (headers undercount: more decoded than declared), up to the whole container.
     longest = max(v for v in (want, ceiling) if v is not None) if (want, ceiling) != (None, None) else None
-    if longest is not None and got > longest + tolerance:
+    # An encoder's priming and last frame (AAC: 2048 samples, 0.26 s at 8 kHz) may add length: only a
+    # clearly longer output (a wrong filter, a padded stream) is refused.
+    if longest is not None and got > longest + tolerance + _ENCODER_PADDING:
         problems.append(f"duration {got:.3f} s, longer than the whole source ({longest:.3f} s)")
     if want is not None:
         if got < want - tolerance:
