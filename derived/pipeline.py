@@ -170,8 +170,8 @@ def load_pipeline(path: str | Path, registry: Registry | None = None) -> Pipelin
     caps_fields = {a.name: int for a in attrs.fields(Caps)}
     _check_keys(caps_table, caps_fields, "caps")
     for key, value in caps_table.items():
-        if isinstance(value, int) and not 0 <= value < 2**63:
-            raise PipelineError(f"caps.{key}: {value} is out of range (0 to {2**63 - 1})")
+        if isinstance(value, int) and value >= 2**63:  # Caps itself names negative values
+            raise PipelineError(f"caps.{key}: {value} is out of range (at most {2**63 - 1})")
     try:
         caps = Caps(**caps_table)
     except ValueError as exc:

@@ -154,8 +154,10 @@ def call_key(lens: Lens, params_key: bytes, draft: Draft | None, context: tuple,
     return key
 
 
-def reusable(lens: Lens, outcome: Any) -> bool:
-    """A cached outcome may stand in for a run: media results only if COMPLETED and still on disk."""
+def reusable(lens: Lens, outcome: Any, draft: Draft | None = None) -> bool:
+    """A cached outcome may stand in for a run: media results only if COMPLETED, still on disk, and
+    made from a source that still holds the bytes its draft recorded (a take swapped for another of
+    the same size runs again, and fails validation saying so)."""
     if outcome is None:
         return False
     result = outcome.result
@@ -163,8 +165,22 @@ def reusable(lens: Lens, outcome: Any) -> bool:
         return True
     if result.status != COMPLETED:
         return False
+    if draft is not None and _source_changed(draft):
+        return False
     check = getattr(lens.fn, "still_valid", None) or _outputs_still_there
     return bool(check(result))
+
+
+def _source_changed(draft: Draft) -> bool:
+    from drafts.media import source_change
+
+    payload = draft.payload
+    if not isinstance(payload, PMap) or not all(k in payload for k in ("path", "size", "fingerprint")):
+        return False
+    path, size, fingerprint = payload["path"], payload["size"], payload["fingerprint"]
+    if not (isinstance(path, str) and isinstance(size, int) and isinstance(fingerprint, str)):
+        return False
+    return source_change(path, size, fingerprint) is not None
 
 
 def _outputs_still_there(result: ExecutionResult) -> bool:
@@ -328,7 +344,7 @@ class Planner:
                 memo.prefetch(call_keys[start:end])
                 for index in range(start, end):
                     outcome = memo.get_call(call_keys[index])
-                    if reusable(lens, outcome):
+                    if reusable(lens, outcome, drafts[index]):
                         cached_calls[index] = outcome
         return FramePlan(
             total=total, drafts=tuple(drafts), source_ids=tuple(source_ids), malformed=malformed,
@@ -344,7 +360,7 @@ class Planner:
         key = call_key(plan.lens, plan.params_key, draft, (plan.instance_id, None, None), described,
                        self.caps.max_total_drafts_per_recompute)
         cached = self.lookup.get_call(key) if self.lookup is not None else None
-        return key, (cached if reusable(plan.lens, cached) else None), described
+        return key, (cached if reusable(plan.lens, cached, draft) else None), described
 
 
 def describe_failure(described: Any, engine_default: str = "") -> CallOutcome | None:

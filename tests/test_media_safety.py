@@ -627,3 +627,22 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+def test_a_memo_never_stands_in_for_a_source_swapped_for_another_of_the_same_size(media, tmp_path):
+    from derived import Memo
+
+    out = tmp_path / "out"
+    out.mkdir()
+    take = tmp_path / "take.mp4"
+    shutil.copyfile(media.small, take)
+    store = proxy_store([media_draft(take)], ProxySpec("h264", "mp4", "same", "{source_name}_p", str(out)))
+    memo = Memo()
+    first = recompute_derived(store, memo=memo)
+    assert [r.status for r in first.results.values()] == ["COMPLETED"]
+    other = bytearray(take.read_bytes())
+    other[len(other) // 2] ^= 0xFF
+    take.write_bytes(bytes(other))  # the same size, other bytes
+    assert [plan_session(store, memo=memo).job(j).decision for j in plan_session(store).job_ids] == ["run"]
+    (result,) = recompute_derived(store, memo=memo).results.values()
+    assert result.failure_class == "validation" and "changed since it was ingested" in result.message

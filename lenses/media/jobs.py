@@ -211,15 +211,19 @@ def _tokens(kind: str, spec: Any, source: dict[str, Any], index: int) -> dict[st
     return tokens
 
 
-def _video_duration(source: dict[str, Any]) -> float | None:
-    """The video stream's own duration if the probe has it, else the container's (None if estimated/unknown)."""
+def _video_duration(source: dict[str, Any], estimate: bool = False) -> float | None:
+    """The video stream's own duration if the probe has it, else the container's; None if unknown.
+
+    ``estimate``: a duration FFmpeg only estimated from the bit rate will do
+    (where to take a poster at a fraction), not for a limit (the end).
+    """
     video = first_stream(source, "video") if isinstance(source.get("streams"), list) else None
     own = (video or {}).get("duration")
     if isinstance(own, (int, float)) and not isinstance(own, bool) and own > 0:
         return float(own)
     duration = source.get("duration")
     if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0 \
-            and not source.get("duration_estimated"):
+            and (estimate or not source.get("duration_estimated")):
         return float(duration)
     return None
 
@@ -235,18 +239,19 @@ def _thumbnail_offset(spec: ThumbnailSpec, source: dict[str, Any]) -> float:
     duration where the file states it (audio may run longer).
     """
     duration = _video_duration(source)
+    rough = _video_duration(source, estimate=True)
     if spec.time_offset is not None:
         offset = float(spec.time_offset)
-    elif duration is None and isinstance(source.get("streams"), list):
+    elif rough is None and isinstance(source.get("streams"), list):
         raise SpecError(f"{source['path']}: time_fraction needs the clip's duration, and the probe found none "
                         "(a file without a duration in its header); give time_offset in seconds")
-    elif duration is None:
+    elif rough is None:
         raise SpecError(
             "time_fraction needs the clip's duration: use a media.probe output as the input "
             "(or give time_offset in seconds)"
         )
     else:
-        offset = spec.time_fraction * duration
+        offset = spec.time_fraction * rough
     video = first_stream(source, "video") if isinstance(source.get("streams"), list) else None
     fps = (video or {}).get("frame_rate")
     if fps and not is_vfr(video):
