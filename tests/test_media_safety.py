@@ -401,13 +401,8 @@ def _ffmpeg_children_of(marker: str) -> list[int]:
     return found
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("signum", "code", "executor"), [
-    (signal.SIGTERM, 143, "serial"),
-    (signal.SIGHUP, 129, "serial"),
-    (signal.SIGTERM, 143, "processes:2"),
-])
-def test_sigterm_and_sighup_stop_ffmpeg_and_leave_no_partial_output(tmp_path, signum, code, executor):
+def _slow_proxy_pipeline(tmp_path: Path, executor: str) -> Path:
+    """12 sample clips to ProRes HQ at full size: long enough to signal a run mid-encode."""
     from derived.demo import make_sample_clips
 
     clips = make_sample_clips(tmp_path / "clips")
@@ -428,6 +423,17 @@ def test_sigterm_and_sighup_stop_ffmpeg_and_leave_no_partial_output(tmp_path, si
         input = "clips"
         params = {{ codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{{source_name}}", output_directory = "out/proxies" }}
     """))
+    return pipeline
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code", "executor"), [
+    (signal.SIGTERM, 143, "serial"),
+    (signal.SIGHUP, 129, "serial"),
+    (signal.SIGTERM, 143, "processes:2"),
+])
+def test_sigterm_and_sighup_stop_ffmpeg_and_leave_no_partial_output(tmp_path, signum, code, executor):
+    pipeline = _slow_proxy_pipeline(tmp_path, executor)
     proc = subprocess.Popen([sys.executable, "-m", "derived", "run", str(pipeline)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     proxies = tmp_path / "out" / "proxies"
@@ -581,26 +587,7 @@ def test_the_command_never_replaces_a_run_json_or_report_it_did_not_write(media,
 
 @pytest.mark.slow
 def test_workers_stop_when_the_run_is_killed_outright(tmp_path):
-    from derived.demo import make_sample_clips
-
-    clips = make_sample_clips(tmp_path / "clips")
-    for i in range(3):
-        for clip in clips[:4]:
-            (tmp_path / "clips" / f"{i}_{clip.name}").write_bytes(clip.read_bytes())
-    pipeline = tmp_path / "pipeline.toml"
-    pipeline.write_text(textwrap.dedent("""
-        [pipeline]
-        output = "out"
-        executor = "processes:2"
-        [[sources]]
-        id = "clips"
-        glob = "clips/*.mov"
-        [[lenses]]
-        id = "proxy"
-        lens = "media.proxy"
-        input = "clips"
-        params = { codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{source_name}", output_directory = "out/proxies" }
-    """))
+    pipeline = _slow_proxy_pipeline(tmp_path, "processes:2")
     proc = subprocess.Popen([sys.executable, "-m", "derived", "run", str(pipeline)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
