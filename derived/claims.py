@@ -22,11 +22,9 @@ from pyrsistent import PMap
 
 from drafts.carrier import is_packed_carrier
 from drafts.draft import Draft
+from drafts.media import MEDIA_KEYS
 
 __all__ = ["Claims", "media_source_paths", "who"]
-
-_MEDIA_KEYS = ("path", "size", "fingerprint")
-
 
 def who(instance_id: str, frame_index: int | None) -> str:
     """How a job is named in messages."""
@@ -37,7 +35,7 @@ def who(instance_id: str, frame_index: int | None) -> str:
 
 def _media_path(value: Any) -> str | None:
     payload = value.payload if isinstance(value, Draft) else value
-    if isinstance(payload, (PMap, Mapping)) and all(k in payload for k in _MEDIA_KEYS):
+    if isinstance(payload, (PMap, Mapping)) and all(k in payload for k in MEDIA_KEYS):
         path = payload["path"]
         if isinstance(path, str) and os.path.isabs(path):
             return path

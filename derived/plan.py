@@ -172,10 +172,10 @@ def reusable(lens: Lens, outcome: Any, draft: Draft | None = None) -> bool:
 
 
 def _source_changed(draft: Draft) -> bool:
-    from drafts.media import source_change
+    from drafts.media import MEDIA_KEYS, source_change
 
     payload = draft.payload
-    if not isinstance(payload, PMap) or not all(k in payload for k in ("path", "size", "fingerprint")):
+    if not isinstance(payload, PMap) or not all(k in payload for k in MEDIA_KEYS):
         return False
     path, size, fingerprint = payload["path"], payload["size"], payload["fingerprint"]
     if not (isinstance(path, str) and isinstance(size, int) and isinstance(fingerprint, str)):

@@ -177,16 +177,15 @@ def record_owner_problem(path: Path) -> str | None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write through an exclusive, unpredictably named temporary file and rename (``drafts.files``).
+    """Write through an exclusive, unpredictably named temporary file and publish it (``drafts.files``).
 
     A reader never sees half a file, and two runs writing one folder never
     share a temporary file. The file is recorded in the folder's ledger
     first, so the next run knows it may replace it; a file there that
     draftlens did not write is never replaced (OSError naming it).
     """
-    from drafts.files import create_temporary, publish, remove_temporary
-    from drafts.media import fingerprint_file
-    from lenses.media.ledger import OutputRecord, owner_problem, record_output, settle
+    from drafts.files import create_temporary, remove_temporary
+    from lenses.media.ledger import owner_problem, publish_recorded
 
     path.parent.mkdir(parents=True, exist_ok=True)
     problem, earlier = owner_problem(str(path))
@@ -196,18 +195,9 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8"))
-        size, fingerprint = fingerprint_file(temp)
-        st = os.stat(temp)
-        record_output(str(path.parent), OutputRecord(path.name, size, fingerprint, st.st_dev, st.st_ino,
-                                                     st.st_mtime_ns, "draftlens run record", ""))
-        publish(temp, str(path), replace=earlier is not None)
-    except BaseException:
-        remove_temporary(temp)
-        raise
-    try:
-        settle(str(path.parent), path.name, fingerprint, os.lstat(path).st_ctime_ns)
-    except OSError:  # LedgerError included: the next run re-reads the file to know it, never unsafe
-        pass
+        publish_recorded(temp, str(path), earlier, "draftlens run record", "")
+    finally:
+        remove_temporary(temp)  # published already (then gone), or failed: never left behind
 
 
 def dumps(record: dict) -> str:

@@ -19,7 +19,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
-__all__ = ["Terminated", "STOP_SIGNALS", "stop_on_signals", "raise_on_signals", "kill_children", "stop_with_parent"]
+__all__ = ["Terminated", "STOP_SIGNALS", "stop_on_signals", "kill_children", "stop_with_parent"]
 
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
 
@@ -45,12 +45,6 @@ class Terminated(BaseException):
 
 def _raise(signum: int, _frame) -> None:
     raise Terminated(signum)
-
-
-def raise_on_signals() -> None:
-    """Make SIGTERM/SIGHUP raise ``Terminated`` in this process from now on (worker initializers)."""
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, _raise)
 
 
 @contextlib.contextmanager
@@ -112,8 +106,8 @@ _PR_SET_PDEATHSIG = 1
 def stop_with_parent() -> None:
     """Linux: this process gets SIGTERM when its parent dies, however it dies (SIGKILL included).
 
-    For worker processes: with ``raise_on_signals`` installed, the worker then
-    stops its job the clean way (FFmpeg killed, temporary file removed) and
+    For worker processes: with the executor's SIGTERM handler installed, the
+    worker then stops its job the clean way (FFmpeg killed, temporary file removed) and
     exits, instead of running the rest of the queue as an orphan. Elsewhere
     it does nothing.
     """

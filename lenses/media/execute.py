@@ -39,13 +39,13 @@ import time
 from typing import Any
 
 from drafts.canonical import canonical_bytes
-from drafts.files import create_temporary, publish, remove_temporary
-from drafts.media import MediaError, fingerprint_file, source_change
+from drafts.files import create_temporary, remove_temporary
+from drafts.media import MediaError, file_status_key, source_change
 
 from ..result import COMPLETED, FAILED, ExecutionResult
 from .argv import decode_argv, header_argv
 from .jobs import JobPlan
-from .ledger import LedgerError, OutputRecord, owner_problem, record_output, settle
+from .ledger import owner_problem, publish_recorded
 from .mediainfo import (
     audio_streams_with_sound,
     first_stream,
@@ -136,10 +136,9 @@ def _output_problem(plan: JobPlan) -> tuple[str | None, os.stat_result | None]:
 
 def _status(path: str) -> tuple | None:
     try:
-        st = os.stat(path)
+        return file_status_key(path, os.stat(path))
     except OSError:
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _media_fields(info: dict[str, Any]) -> dict[str, Any]:
@@ -305,32 +304,6 @@ def _job_key(plan: JobPlan) -> str:
 
 def _publish(plan: JobPlan, temp: str, final: str, info: dict[str, Any],
              earlier: os.stat_result | None) -> dict[str, Any]:
-    size, fingerprint = fingerprint_file(temp)
-    st = os.stat(temp)
-    directory, name = os.path.split(final)
-    try:
-        record_output(directory, OutputRecord(name, size, fingerprint, st.st_dev, st.st_ino, st.st_mtime_ns,
-                                              _job_key(plan), plan.source["path"]))
-    except LedgerError as exc:
-        raise OSError(f"cannot record the output, so it is not published: {exc}") from None
-    if earlier is None:
-        publish(temp, final, replace=False)
-    else:
-        now = _lstat(final)
-        if now is not None and (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (
-                earlier.st_dev, earlier.st_ino, earlier.st_size, earlier.st_mtime_ns):
-            raise FileExistsError(final)
-        publish(temp, final, replace=now is not None)
-    try:
-        settle(directory, name, fingerprint, os.lstat(final).st_ctime_ns)
-    except (LedgerError, OSError):  # without it, the next check re-hashes the file: slower, never unsafe
-        pass
+    size, fingerprint = publish_recorded(temp, final, earlier, _job_key(plan), plan.source["path"])
     return ({"path": final, "size": size, "fingerprint": fingerprint} | _media_fields(info)
             | {"source_index": plan.index})
-
-
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None

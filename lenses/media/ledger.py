@@ -32,10 +32,11 @@ from collections.abc import Iterator
 
 import attrs
 
+from drafts.files import publish
 from drafts.media import MediaError, fingerprint_file
 
 __all__ = ["LEDGER_DIRECTORY", "LEDGER_NAME", "LedgerError", "OutputRecord", "ledger_path", "owner_problem",
-           "read_records", "record_output", "settle"]
+           "read_records", "record_output", "settle", "publish_recorded"]
 
 LEDGER_DIRECTORY = ".draftlens"
 LEDGER_NAME = "outputs.sqlite"
@@ -251,3 +252,40 @@ def owner_problem(final: str, source: str | None = None) -> tuple[str | None, os
                 "to have it made again)"), st
     return (f"{final} already exists and draftlens did not write it; it is left as it is (move it away, or "
             "change naming_template or output_directory)"), st
+
+
+def publish_recorded(temp: str, final: str, earlier: os.stat_result | None, job: str,
+                     source: str) -> tuple[int, str]:
+    """Record ``temp``'s bytes as ``final``'s, then publish it there: ``(size, fingerprint)``.
+
+    ``earlier``: the status of the output of ours that ``owner_problem`` found
+    at ``final`` (None: nothing was there). The row is written first, so a
+    crash in between leaves a row that matches no file, never a file of ours
+    the ledger forgets. Raises OSError if the row cannot be written (nothing
+    is published) and FileExistsError if ``final`` changed since it was
+    checked (someone else's file appeared, or ours was replaced).
+    """
+    size, fingerprint = fingerprint_file(temp)
+    st = os.stat(temp)
+    directory, name = os.path.split(final)
+    try:
+        record_output(directory, OutputRecord(name, size, fingerprint, st.st_dev, st.st_ino, st.st_mtime_ns,
+                                              job, source))
+    except LedgerError as exc:
+        raise OSError(f"cannot record the output, so it is not published: {exc}") from None
+    if earlier is None:
+        publish(temp, final, replace=False)
+    else:
+        try:
+            now = os.lstat(final)
+        except FileNotFoundError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (
+                earlier.st_dev, earlier.st_ino, earlier.st_size, earlier.st_mtime_ns):
+            raise FileExistsError(final)
+        publish(temp, final, replace=now is not None)
+    try:
+        settle(directory, name, fingerprint, os.lstat(final).st_ctime_ns)
+    except OSError:  # LedgerError included: the next check re-hashes the file; slower, never unsafe
+        pass
+    return size, fingerprint
