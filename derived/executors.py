@@ -27,7 +27,7 @@ __all__ = ["SerialExecutor", "ProcessExecutor", "DaskExecutor", "ChunkFailed"]
 _WORKER_GC_THRESHOLDS = gc.get_threshold()
 
 
-def _worker_starts() -> None:
+def _worker_starts(parent: int | None = None) -> None:
     """In each new worker process: the cyclic GC on, with ordinary thresholds; stop signals clean up.
 
     A worker forked while a recompute runs would otherwise keep that
@@ -37,7 +37,7 @@ def _worker_starts() -> None:
     gc.set_threshold(*_WORKER_GC_THRESHOLDS)
     for signum in STOP_SIGNALS:  # SIGTERM/SIGHUP stop the worker's job cleanly (``derived.signals``)
         signal.signal(signum, _worker_stop)
-    stop_with_parent()  # a parent killed outright (SIGKILL, OOM) must not leave workers encoding
+    stop_with_parent(parent)  # a parent killed outright (SIGKILL, OOM) must not leave workers encoding
 
 
 _busy = False  # a worker is inside a task (set by _in_worker)
@@ -148,7 +148,8 @@ class ProcessExecutor:
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(max_workers=self.max_workers, initializer=_worker_starts)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.max_workers, initializer=_worker_starts,
+                                                 initargs=(os.getpid(),))
         return self._pool
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:

@@ -103,7 +103,7 @@ def kill_children() -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-def stop_with_parent() -> None:
+def stop_with_parent(parent: int | None = None) -> None:
     """Linux: this process gets SIGTERM when its parent dies, however it dies (SIGKILL included).
 
     For worker processes: with the executor's SIGTERM handler installed, the
@@ -114,11 +114,12 @@ def stop_with_parent() -> None:
     import ctypes
     import ctypes.util
 
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: no such call
         return
-    if os.getppid() != parent:  # the parent died before the call: act as if the signal came
+    if os.getppid() != parent:  # the parent died before the call (even before this process ran): act as if signalled
         os.kill(os.getpid(), signal.SIGTERM)

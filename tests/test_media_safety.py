@@ -585,37 +585,6 @@ def test_the_command_never_replaces_a_run_json_or_report_it_did_not_write(media,
     assert "MY OWN" not in (card / "report.html").read_text()
 
 
-@pytest.mark.slow
-def test_workers_stop_when_the_run_is_killed_outright(tmp_path):
-    pipeline = _slow_proxy_pipeline(tmp_path, "processes:2")
-    proc = subprocess.Popen([sys.executable, "-m", "derived", "run", str(pipeline)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not _ffmpeg_children_of(str(tmp_path)):
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)  # the OOM killer, kill -9: no handler runs in the parent
-    proc.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _ffmpeg_children_of(str(tmp_path)):
-        time.sleep(0.1)
-    assert _ffmpeg_children_of(str(tmp_path)) == []  # workers saw their parent die and stopped their FFmpeg
-    workers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
-               if str(pipeline) in _cmdline(pid)]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and workers:
-        time.sleep(0.1)
-        workers = [pid for pid in workers if os.path.exists(f"/proc/{pid}") and str(pipeline) in _cmdline(pid)]
-    assert workers == []
-    assert not [p for p in (tmp_path / "out" / "proxies").iterdir() if ".partial" in p.name]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def test_a_memo_never_stands_in_for_a_source_swapped_for_another_of_the_same_size(media, tmp_path):
     from derived import Memo
 
