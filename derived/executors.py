@@ -1,8 +1,13 @@
 """Executors: where chunks of lens calls run. They change speed, never results.
 
-Every executor maps one top-level function over chunk tasks and hands results
-back in task order, whatever order workers finish in. None retries: a chunk
-whose worker dies is a failed chunk, reported as such for each of its calls.
+The engine hands an executor chunk tasks as they become ready, from every
+lens instance at once (``derived.schedule``), through ``stream(fn)``: a
+stream takes ``submit(task, tag)`` and gives back ``(tag, result)`` pairs as
+tasks finish (``wait()``), in whatever order workers finish them; assembly
+puts them back in plan order. ``map(fn, tasks, on_done)`` is the same in one
+call, results in task order. An object with only ``map`` is an executor too:
+its tasks run one at a time. None retries: a chunk whose worker dies is a
+failed chunk, reported as such for each of its calls.
 
 An executor that is not ``in_process`` ships lenses by reference (module,
 name and code fingerprint, see ``lenses.lens``); the engine calls its
@@ -12,29 +17,21 @@ name and code fingerprint, see ``lenses.lens``); the engine calls its
 from __future__ import annotations
 
 import concurrent.futures as cf
-import gc
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .evaluate import describe_exception
 from .signals import STOP_SIGNALS, Terminated, kill_children, stop_with_parent
 
-__all__ = ["SerialExecutor", "ProcessExecutor", "DaskExecutor", "ChunkFailed"]
-
-# The GC thresholds of this process before any recompute tuned them: what workers run with.
-_WORKER_GC_THRESHOLDS = gc.get_threshold()
+__all__ = ["SerialExecutor", "ProcessExecutor", "DaskExecutor", "ChunkFailed", "stream_of"]
 
 
 def _worker_starts(parent: int | None = None) -> None:
-    """In each new worker process: the cyclic GC on, with ordinary thresholds; stop signals clean up.
-
-    A worker forked while a recompute runs would otherwise keep that
-    recompute's deferred full collections (``derived.recompute``) for life.
-    """
-    gc.enable()
-    gc.set_threshold(*_WORKER_GC_THRESHOLDS)
+    """In each new worker process: stop signals clean up, and a parent's death stops the worker."""
     for signum in STOP_SIGNALS:  # SIGTERM/SIGHUP stop the worker's job cleanly (``derived.signals``)
         signal.signal(signum, _worker_stop)
     stop_with_parent(parent)  # a parent killed outright (SIGKILL, OOM) must not leave workers encoding
@@ -80,18 +77,64 @@ def task_size(items: int, parallelism: int, most: int) -> int:
     return max(1, min(most, -(-items // (parallelism * 4))))
 
 
+def map_in_order(executor: Any, fn: Callable[[Any], Any], tasks: Sequence[Any],
+                 on_done: Callable[[int], None]) -> list:
+    """Every task through ``executor.stream(fn)``; results in task order, ``on_done(index)`` as each finishes."""
+    out: list = [None] * len(tasks)
+    with executor.stream(fn) as stream:
+        for index, task in enumerate(tasks):
+            stream.submit(task, index)
+        while stream.pending:
+            for index, result in stream.wait():
+                out[index] = result
+                on_done(index)
+    return out
+
+
+class _InOrderStream:
+    """Runs submitted tasks one at a time, in submission order, when results are asked for."""
+
+    def __init__(self, run_one: Callable[[Any], Any], prepare: Callable[[Any], None] | None = None):
+        self._run_one = run_one
+        self._queue: deque = deque()
+        self.prepare = prepare
+
+    def submit(self, task: Any, tag: Any) -> None:
+        self._queue.append((task, tag))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def wait(self) -> list[tuple[Any, Any]]:
+        task, tag = self._queue.popleft()
+        return [(tag, self._run_one(task))]
+
+
+@contextmanager
+def stream_of(executor: Any, fn: Callable[[Any], Any]) -> Iterator[Any]:
+    """``executor.stream(fn)``, or for an executor with only ``map``, one task at a time through it."""
+    stream = getattr(executor, "stream", None)
+    if stream is not None:
+        with stream(fn) as opened:
+            yield opened
+        return
+    yield _InOrderStream(lambda task: executor.map(fn, [task], lambda _index: None)[0],
+                         getattr(executor, "will_run", None))
+
+
 class SerialExecutor:
-    """Runs every chunk in this process, in order (the default)."""
+    """Runs every chunk in this process, one at a time, in the order they became ready (the default)."""
 
     parallelism = 1
     in_process = True
 
+    @contextmanager
+    def stream(self, fn: Callable[[Any], Any]) -> Iterator[_InOrderStream]:
+        yield _InOrderStream(fn)
+
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
-        out = []
-        for index, task in enumerate(tasks):
-            out.append(fn(task))
-            on_done(index)
-        return out
+        return map_in_order(self, fn, tasks, on_done)
 
     def __repr__(self) -> str:
         return "SerialExecutor()"
@@ -134,11 +177,9 @@ class ProcessExecutor:
 
     def will_run(self, lens: Any) -> None:
         """Before ``lens`` is shipped: new workers if they may hold other code under its name."""
-        where = (lens.fn.__module__, lens.fn.__qualname__)
-        identity = (lens.id, lens.version, lens.code_fingerprint)
-        if self._shipped.get(where, identity) != identity:
+        if self._needs_new_workers(lens):
             self.close()
-        self._shipped[where] = identity
+        self._shipped[(lens.fn.__module__, lens.fn.__qualname__)] = (lens.id, lens.version, lens.code_fingerprint)
 
     @property
     def parallelism(self) -> int:
@@ -152,34 +193,23 @@ class ProcessExecutor:
                                                  initargs=(os.getpid(),))
         return self._pool
 
-    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
-        pool = self._get_pool()
+    @contextmanager
+    def stream(self, fn: Callable[[Any], Any]) -> Iterator[_PoolStream]:
+        """Submit tasks as they become ready; if the caller is interrupted, every worker is stopped cleanly."""
+        stream = _PoolStream(self, fn)
         try:
-            return self._collect(pool, fn, tasks, on_done)
+            yield stream
         except BaseException:  # interrupted: stop the workers' jobs cleanly, not after they finish
             self.terminate()
             raise
 
-    def _collect(self, pool: cf.ProcessPoolExecutor, fn: Callable[[Any], Any], tasks: Sequence[Any],
-                 on_done: Callable[[int], None]) -> list:
-        futures = {pool.submit(_in_worker, fn, task): index for index, task in enumerate(tasks)}
-        out: list = [None] * len(tasks)
-        broken = False
-        for future in cf.as_completed(futures):
-            index = futures[future]
-            try:
-                out[index] = future.result()
-            except cf.process.BrokenProcessPool as exc:
-                broken = True
-                out[index] = ChunkFailed(f"worker process died: {exc}")
-            except (KeyboardInterrupt, Terminated):
-                raise
-            except BaseException as exc:  # noqa: BLE001 - e.g. an unpicklable task: that chunk fails
-                out[index] = ChunkFailed(describe_exception(exc))
-            on_done(index)
-        if broken:  # a broken pool cannot be used again
-            self.close()
-        return out
+    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
+        return map_in_order(self, fn, tasks, on_done)
+
+    def _needs_new_workers(self, lens: Any) -> bool:
+        where = (lens.fn.__module__, lens.fn.__qualname__)
+        return self._shipped.get(where, (lens.id, lens.version, lens.code_fingerprint)) != (
+            lens.id, lens.version, lens.code_fingerprint)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -211,6 +241,67 @@ class ProcessExecutor:
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(max_workers={self.max_workers})"
+
+
+class _PoolStream:
+    """Tasks in flight on a ``ProcessExecutor``'s pool; results come back as workers finish them."""
+
+    def __init__(self, executor: ProcessExecutor, fn: Callable[[Any], Any]):
+        self._executor = executor
+        self._fn = fn
+        self._futures: dict[cf.Future, tuple[int, Any]] = {}
+        self._done: deque = deque()
+        self._submitted = 0
+        self._broken = False
+
+    def submit(self, task: Any, tag: Any) -> None:
+        if self._broken:  # a broken pool takes no tasks: let its last ones fail, then start a new one
+            self._drain()
+            self._executor.close()
+            self._broken = False
+        future = self._executor._get_pool().submit(_in_worker, self._fn, task)
+        self._futures[future] = (self._submitted, tag)
+        self._submitted += 1
+
+    def prepare(self, lens: Any) -> None:
+        """Before ``lens`` ships: if the workers must be replaced, first let the tasks in flight finish."""
+        if self._executor._needs_new_workers(lens):
+            self._drain()
+        self._executor.will_run(lens)
+
+    @property
+    def pending(self) -> int:
+        return len(self._futures) + len(self._done)
+
+    def wait(self) -> list[tuple[Any, Any]]:
+        if not self._done:
+            finished, _ = cf.wait(self._futures, return_when=cf.FIRST_COMPLETED)
+            self._take(finished)
+        out = list(self._done)
+        self._done.clear()
+        if self._broken and not self._futures:  # a broken pool cannot be used again
+            self._executor.close()
+            self._broken = False
+        return out
+
+    def _drain(self) -> None:
+        while self._futures:
+            finished, _ = cf.wait(self._futures, return_when=cf.FIRST_COMPLETED)
+            self._take(finished)
+
+    def _take(self, finished: set) -> None:
+        for future in sorted(finished, key=lambda f: self._futures[f][0]):  # ties in submission order
+            _, tag = self._futures.pop(future)
+            try:
+                result = future.result()
+            except cf.process.BrokenProcessPool as exc:
+                self._broken = True
+                result = ChunkFailed(f"worker process died: {exc}")
+            except (KeyboardInterrupt, Terminated):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - e.g. an unpicklable task: that chunk fails
+                result = ChunkFailed(describe_exception(exc))
+            self._done.append((tag, result))
 
 
 def _times_lost(keys: list, dask_scheduler: Any = None) -> dict:
@@ -249,34 +340,18 @@ class DaskExecutor:
     def parallelism(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
 
-    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
-        from distributed import as_completed
+    @contextmanager
+    def stream(self, fn: Callable[[Any], Any]) -> Iterator[_DaskStream]:
+        """Submit tasks as they become ready; if the caller is interrupted, the tasks in flight are cancelled."""
+        stream = _DaskStream(self.client, fn)
+        try:
+            yield stream
+        except BaseException:
+            stream.cancel()
+            raise
 
-        if not tasks:
-            return []
-        futures = self.client.map(fn, list(tasks), pure=False, retries=0)
-        position = {f.key: i for i, f in enumerate(futures)}
-        out: list = [None] * len(tasks)
-        finished = []
-        for future in as_completed(futures):
-            index = position[future.key]
-            try:
-                out[index] = future.result()
-                finished.append(index)
-            except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: that chunk fails
-                out[index] = ChunkFailed(describe_exception(exc))
-                on_done(index)
-        # Asked while this map still holds the futures, so the scheduler still knows them.
-        lost = self.client.run_on_scheduler(_times_lost, [futures[i].key for i in finished]) if finished else {}
-        for index in finished:
-            times = lost.get(futures[index].key)
-            if times:
-                out[index] = ChunkFailed(
-                    f"ran more than once: its worker died {times} time(s) while running it and Dask ran it again "
-                    "(the scheduler's allowed-failures); draftlens does not retry, so the re-run is not used"
-                )
-            on_done(index)
-        return out
+    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: Callable[[int], None]) -> list:
+        return map_in_order(self, fn, tasks, on_done)
 
     def close(self) -> None:
         if self._owns_client:
@@ -290,3 +365,56 @@ class DaskExecutor:
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.client.scheduler.address if self.client.scheduler else '?'})"
+
+
+class _DaskStream:
+    """Tasks in flight on a Dask cluster; results come back as they finish.
+
+    A finished task is checked with the scheduler before its result is used:
+    one whose worker died while running it ran more than once, and is FAILED.
+    """
+
+    def __init__(self, client: Any, fn: Callable[[Any], Any]):
+        from distributed import as_completed
+
+        self._client = client
+        self._fn = fn
+        self._finished = as_completed()
+        self._tags: dict[str, tuple[Any, Any]] = {}
+
+    def submit(self, task: Any, tag: Any) -> None:
+        future = self._client.submit(self._fn, task, pure=False, retries=0)
+        self._tags[future.key] = (future, tag)
+        self._finished.add(future)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tags)
+
+    def wait(self) -> list[tuple[Any, Any]]:
+        futures = [next(self._finished), *self._finished.next_batch(block=False)]
+        out, ran = [], []
+        for future in futures:
+            try:
+                out.append([future, future.result()])
+                ran.append(future.key)
+            except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: that chunk fails
+                out.append([future, ChunkFailed(describe_exception(exc))])
+        # Asked while the futures are still held, so the scheduler still knows them.
+        lost = self._client.run_on_scheduler(_times_lost, ran) if ran else {}
+        results = []
+        for future, result in out:
+            times = lost.get(future.key)
+            if times:
+                result = ChunkFailed(
+                    f"ran more than once: its worker died {times} time(s) while running it and Dask ran it again "
+                    "(the scheduler's allowed-failures); draftlens does not retry, so the re-run is not used"
+                )
+            _, tag = self._tags.pop(future.key)
+            results.append((tag, result))
+        return results
+
+    def cancel(self) -> None:
+        if self._tags:
+            self._client.cancel([future for future, _ in self._tags.values()])
+            self._tags.clear()

@@ -28,7 +28,7 @@ from lenses.errors import ParamsError, UnknownLensError
 from lenses.lens import Lens
 from lenses.params import resolve_params
 from lenses.registry import Registry
-from lenses.result import COMPLETED, FAILED, ExecutionResult
+from lenses.result import FAILED, ExecutionResult
 
 from .caps import Caps
 from .claims import Claims, media_source_paths, who
@@ -36,6 +36,7 @@ from .diagnostics import DerivedWarning
 from .evaluate import CallOutcome
 from .ids import digest
 from .order import evaluation_order, is_batched
+from .reuse import reusable
 
 __all__ = [
     "BatchPlanSession",
@@ -154,50 +155,6 @@ def call_key(lens: Lens, params_key: bytes, draft: Draft | None, context: tuple,
     return key
 
 
-def reusable(lens: Lens, outcome: Any, draft: Draft | None = None) -> bool:
-    """A cached outcome may stand in for a run: media results only if COMPLETED, still on disk, and
-    made from a source that still holds the bytes its draft recorded (a take swapped for another of
-    the same size runs again, and fails validation saying so)."""
-    if outcome is None:
-        return False
-    result = outcome.result
-    if result is None:
-        return True
-    if result.status != COMPLETED:
-        return False
-    if draft is not None and _source_changed(draft):
-        return False
-    check = getattr(lens.fn, "still_valid", None) or _outputs_still_there
-    return bool(check(result))
-
-
-def _source_changed(draft: Draft) -> bool:
-    from drafts.media import MEDIA_KEYS, source_change
-
-    payload = draft.payload
-    if not isinstance(payload, PMap) or not all(k in payload for k in MEDIA_KEYS):
-        return False
-    path, size, fingerprint = payload["path"], payload["size"], payload["fingerprint"]
-    if not (isinstance(path, str) and isinstance(size, int) and isinstance(fingerprint, str)):
-        return False
-    return source_change(path, size, fingerprint) is not None
-
-
-def _outputs_still_there(result: ExecutionResult) -> bool:
-    import os
-
-    for payload in result.outputs:
-        path = payload.get("path") if isinstance(payload, PMap) else None
-        if path is None:
-            continue
-        try:
-            if os.path.getsize(path) != payload.get("size"):
-                return False
-        except OSError:
-            return False
-    return True
-
-
 def _canon(value: Any) -> Any:
     return freeze_with_canon(value, "params", Draft)[1]
 
@@ -302,21 +259,32 @@ class Planner:
         now (an instance expanded at run time); plan time checks all
         instances at once instead (``build_plan``).
         """
-        lens = plan.lens
         values = carrier_frames(carrier)
         malformed = values is None
         values = () if values is None else values
         total = len(values)
         evaluated = min(total, self.caps.max_frames_evaluated)
-        frames = list(values[:evaluated] if evaluated < total else values)
+        fp = self.frames_from(plan, values[:evaluated] if evaluated < total else values, 0, claim)
+        return attrs.evolve(fp, total=total, malformed=malformed)
+
+    def frames_from(self, plan: InstancePlan, values, offset: int = 0, claim: bool = True) -> FramePlan:
+        """Plan the frames ``offset, offset + 1, ...`` of a batch, given their values (drafts or inline JSON).
+
+        ``offset`` is a multiple of ``CHUNK_FRAMES``, so a batch planned block
+        by block (as its upstream frames finish, ``derived.schedule``) gets the
+        same chunk keys as one planned whole. ``total`` is the block's length.
+        """
+        lens = plan.lens
+        frames = list(values)
+        evaluated = len(frames)
         source_ids = [f.id if type(f) is Draft else None for f in frames]
         drafts = [f if type(f) is Draft else make_draft(f) for f in frames]
         described: list[Any] = [None] * evaluated
         if lens.describe is not None:
-            described = [_describe(lens, d, plan.params, (plan.instance_id, plan.batch_id, i))
+            described = [_describe(lens, d, plan.params, (plan.instance_id, plan.batch_id, offset + i))
                          for i, d in enumerate(drafts)]
             if claim:
-                marked = self.claim([(plan.instance_id, i, info) for i, info in enumerate(described)])
+                marked = self.claim([(plan.instance_id, offset + i, info) for i, info in enumerate(described)])
                 for index, info in marked.items():
                     described[index] = info
         memo = self.lookup
@@ -327,7 +295,7 @@ class Planner:
             ids = tuple([d.id for d in drafts[start:start + CHUNK_FRAMES]])
             # Inline frames and Draft frames of equal content share ids but not frameSourceDraftId.
             inline = tuple([i for i, s in enumerate(source_ids[start:start + CHUNK_FRAMES]) if s is None])
-            key = (plan.batch_id, lens.code_fingerprint, start, cap, ids, inline)
+            key = (plan.batch_id, lens.code_fingerprint, offset + start, cap, ids, inline)
             chunk_keys.append(key)
             cached_chunks.append(memo.get_chunk(key) if use_chunks else None)
         # Keys and lookups only for frames whose chunk the memo does not hold whole.
@@ -338,8 +306,8 @@ class Planner:
                 continue
             end = min(start + CHUNK_FRAMES, evaluated)
             for index in range(start, end):
-                call_keys[index] = call_key(lens, plan.params_key, drafts[index], (plan.instance_id, plan.batch_id, index),
-                                            described[index], cap)
+                call_keys[index] = call_key(lens, plan.params_key, drafts[index],
+                                            (plan.instance_id, plan.batch_id, offset + index), described[index], cap)
             if memo is not None:
                 memo.prefetch(call_keys[start:end])
                 for index in range(start, end):
@@ -347,7 +315,7 @@ class Planner:
                     if reusable(lens, outcome, drafts[index]):
                         cached_calls[index] = outcome
         return FramePlan(
-            total=total, drafts=tuple(drafts), source_ids=tuple(source_ids), malformed=malformed,
+            total=evaluated, drafts=tuple(drafts), source_ids=tuple(source_ids), malformed=False,
             call_keys=tuple(call_keys), chunk_keys=tuple(chunk_keys), cached_chunks=tuple(cached_chunks),
             cached_calls=tuple(cached_calls), described=tuple(described),
         )

@@ -1,7 +1,7 @@
 """Why a job runs: the reason ``draftlens plan`` prints beside each job.
 
 A job is ``reused`` when the memo holds an outcome for its complete call key
-that may stand in for a run (``derived.plan.reusable``). Otherwise the reason
+that may stand in for a run (``derived.reuse.reusable``). Otherwise the reason
 is the first of these that holds:
 
 - ``forced``: ``--force`` was given;

@@ -193,3 +193,43 @@ def die_once(draft, params):
 
 
 TEST_LENSES = TEST_LENSES + (die_once,)
+
+
+# -- scheduling (issue 18): frames that only finish if another instance's frame runs meanwhile -----------
+
+
+@attrs.frozen
+class RendezvousParams:
+    """``mark``: file made (in ``directory``) by the frame whose payload ``n`` is ``mark_n``;
+    ``wait``: file the frame whose ``n`` is ``wait_n`` waits for, at most ``timeout_s`` seconds."""
+
+    directory: str
+    mark: str = ""
+    mark_n: int = -1
+    wait: str = ""
+    wait_n: int = -1
+    timeout_s: float = 30.0
+
+
+@lens("test.rendezvous", version="1", params=RendezvousParams)
+def rendezvous(draft, params):
+    """``met`` is False only if this frame waited for a mark that never came (the two never overlapped)."""
+    import pathlib
+    import time
+
+    n = draft.payload.get("n", 0)
+    folder = pathlib.Path(params.directory)
+    if n == params.mark_n:
+        (folder / params.mark).write_text("x")
+    met = True
+    if n == params.wait_n:
+        deadline = time.monotonic() + params.timeout_s
+        while not (folder / params.wait).exists():
+            if time.monotonic() > deadline:
+                met = False
+                break
+            time.sleep(0.01)
+    yield {"n": n, "met": met}
+
+
+TEST_LENSES = TEST_LENSES + (rendezvous,)

@@ -52,9 +52,22 @@ def test_data_flows_one_way():
         assert "derived" not in _imports(path), f"{path} must not import derived"
 
 
+def test_the_recompute_stages_import_one_way():
+    # plan -> schedule -> assemble: a stage never imports one that comes after it, nor recompute.
+    later = {"derived/plan.py": {"schedule", "assemble", "recompute"},
+             "derived/assemble.py": {"schedule", "recompute", "executors"},
+             "derived/schedule.py": {"recompute"},
+             "derived/order.py": {"plan", "schedule", "assemble", "recompute"}}
+    for rel, banned in later.items():
+        text = (ROOT / rel).read_text()
+        for name in banned:
+            assert f"from .{name} import" not in text and f"derived.{name}" not in text.replace(
+                f"``derived.{name}``", ""), f"{rel} imports {name}"
+
+
 CORE = ["drafts/canonical.py", "drafts/draft.py", "drafts/carrier.py", "drafts/store.py", "lenses/lens.py",
         "lenses/params.py", "lenses/builtins.py", "derived/recompute.py", "derived/evaluate.py",
-        "derived/state.py", "derived/caps.py", "derived/ids.py"]
+        "derived/plan.py", "derived/schedule.py", "derived/assemble.py", "derived/state.py", "derived/caps.py", "derived/ids.py"]
 
 
 def test_the_evaluation_core_imports_no_clock_randomness_or_processes():

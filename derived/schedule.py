@@ -1,0 +1,549 @@
+"""Scheduling: the middle stage of a recompute, ready jobs of the whole graph to the executor.
+
+Every lens instance's frames go to the executor as soon as they are ready,
+not instance after instance: independent instances (probe, proxy, poster and
+audio over the same clips) overlap, and an instance that reads another's
+outputs (``OutputOf``) starts on its first frames while the upstream is still
+running the rest. Which frames exist never depends on timing:
+
+- a downstream frame is planned only once the upstream output it reads is
+  certain to be kept by the caps (the upstream's earlier frames are done, and
+  the recompute budget left for the upstream is known or bounded from below
+  by what the instances before it can at most produce);
+- a media batch, whose jobs write files, starts only once the outputs its
+  caps will keep are certain the same way, so no job runs whose output would
+  be dropped (``_media_rounds``); pure calls need no such wait.
+
+Whatever the completion order, ``derived.assemble`` puts outcomes back in
+plan order, so results are equal on every executor. The memo hears of each
+call as it finishes, so a run killed half-way keeps what it did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drafts.carrier import pack_drafts
+from drafts.draft import Draft
+from lenses.lens import Lens
+
+from .assemble import Assembly, Chunk, assemble_chunk, media_keep, provenance_of, worker_failure
+from .caps import Caps
+from .evaluate import INTERRUPTED, CallOutcome, call_lens
+from .executors import ChunkFailed, stream_of, task_size
+from .plan import CHUNK_FRAMES, FramePlan, InstancePlan, Planner, describe_failure
+
+__all__ = ["Scheduler", "run_chunk"]
+
+
+def run_chunk(task: tuple) -> list[CallOutcome]:
+    """The one function executors run: a chunk of calls of one lens, in order.
+
+    A lens that did not arrive in a worker (``lenses.lens.UnavailableLens``:
+    its code differs there, or it cannot be found) fails each call with the
+    reason; a call the lens ended with KeyboardInterrupt ends the chunk.
+    """
+    lens, params, items, limit = task
+    if type(lens) is not Lens:
+        reason = getattr(lens, "reason", f"not a lens: {type(lens).__name__}")
+        return [CallOutcome(error_code="lensError", error=reason, worker_failed=True) for _ in items]
+    out = []
+    for draft, context in items:
+        outcome = call_lens(lens, params, draft, context, limit)
+        out.append(outcome)
+        if outcome.error_code == INTERRUPTED:
+            break
+    return out
+
+
+class _Work:
+    """One instance's progress through the schedule (mutable; only the scheduler touches it)."""
+
+    def __init__(self, position: int, plan: InstancePlan, single: Any):
+        self.position = position
+        self.plan = plan
+        self.single = single  # (call key, cached outcome, described) of a planned non-batched call
+        self.started = False
+        self.complete = False  # every outcome in, every chunk assembled
+        self.assembled = False
+        self.dependents: list[_Work] = []
+        self.upstream: _Work | None = None
+        # batches
+        self.fp: FramePlan | None = None if plan.frames is None else plan.frames
+        self.blocks: list[FramePlan] = []  # an expanding batch, planned block by block
+        self.frames_final = False  # every frame of the batch is planned
+        self.frame_total = 0  # the carrier's frame count (before max_frames_evaluated)
+        self.source_ids: list = []
+        self.drafts: list[Draft] = []
+        self.call_keys: list = []
+        self.outcomes: list = []
+        self.left: list[int] = []  # per chunk: frames not yet finished
+        self.chunks: list[Chunk | None] = []
+        self.keep_chunk: list[bool] = []
+        self.cached_chunks: list = []
+        self.chunk_keys: list = []
+        self.flat: list[Draft] = []  # outputs of the chunks assembled so far, in order (batch cap applied)
+        self.flat_chunks = 0  # how many leading chunks ``flat`` holds
+        self.rounds: Any = None  # a media batch: its rounds (``_media_rounds``)
+        self.round_left = 0
+        self.keep: tuple[int, str] | None = None
+        self.to_run: list[int] = []
+        self.not_run = None
+        self.in_flight = 0
+        self.held_calls: list = []  # a pure batch's (call key, outcome) pairs, for the memo once it completes
+        self.held_chunks: list = []
+        # non-batched
+        self.input: Draft | None = plan.input_draft
+        self.outcome: CallOutcome | None = None
+
+    @property
+    def batched(self) -> bool:
+        return self.plan.batched
+
+    @property
+    def media(self) -> bool:
+        return self.plan.lens is not None and self.plan.lens.describe is not None
+
+
+class Scheduler:
+    """Carries out a plan on an executor and hands every instance, in plan order, to an ``Assembly``."""
+
+    def __init__(self, planner: Planner, instances: list[InstancePlan], singles: dict, assembly: Assembly,
+                 executor: Any, memo: Any, progress: Any):
+        self.planner = planner
+        self.caps: Caps = planner.caps
+        self.assembly = assembly
+        self.executor = executor
+        self.memo = memo
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+        self.stream: Any = None
+        self.works = [_Work(i, ip, singles.get(ip.instance_id)) for i, ip in enumerate(instances)]
+        by_id = {w.plan.instance_id: w for w in self.works}
+        for work in self.works:
+            if work.plan.problem is None and work.plan.expanding:
+                work.upstream = by_id[work.plan.source.instance_id]
+                work.upstream.dependents.append(work)
+        self.next_to_assemble = 0
+        self.provenance: dict[str, tuple] = {}
+        if memo is not None and hasattr(memo, "ran"):
+            memo.ran = {}  # what this recompute runs, per instance (the CLI reports it)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> None:
+        with stream_of(self.executor, run_chunk) as stream:
+            self.stream = stream
+            while True:
+                self._advance()
+                if self.next_to_assemble == len(self.works):
+                    return
+                if not stream.pending:  # nothing in flight and nothing could start: a bug, never a hang
+                    stuck = self.works[self.next_to_assemble].plan.instance_id
+                    raise RuntimeError(f"recompute schedule stalled at instance {stuck!r}")
+                for tag, result in stream.wait():
+                    self._finished_task(tag, result)
+
+    def _advance(self) -> None:
+        """Start, feed and assemble whatever can be, until nothing changes."""
+        changed = True
+        while changed:
+            changed = False
+            for work in self.works:
+                if work.assembled:
+                    continue
+                if not work.started:
+                    changed |= self._try_start(work)
+                elif work.plan.expanding and work.batched and not work.frames_final:
+                    changed |= self._feed(work)
+                if work.started and work.media and work.rounds is not None and work.round_left == 0:
+                    changed |= self._next_round(work)
+            while self.next_to_assemble < len(self.works) and self._assemble(self.works[self.next_to_assemble]):
+                self.next_to_assemble += 1
+                changed = True
+
+    # -- progress ------------------------------------------------------------------------------
+    def _expect(self, jobs: int) -> None:
+        self.total += jobs
+
+    def _finished(self, jobs: int) -> None:
+        self.done += jobs
+        if self.progress is not None and jobs:
+            self.progress(self.done, self.total)
+
+    # -- budget bounds ----------------------------------------------------------------------------
+    def _most_outputs(self, work: _Work) -> int:
+        """At most how many outputs ``work`` can take from the recompute budget (exact once assembled)."""
+        caps = self.caps
+        if work.assembled:
+            return len(self.assembly.outputs[work.plan.instance_id])
+        if work.plan.problem is not None:
+            return 0
+        if not work.batched:
+            if work.outcome is not None and not work.outcome.overflow:
+                return len(work.outcome.outputs)
+            return caps.max_total_drafts_per_recompute
+        frames = len(work.drafts) if work.frames_final else caps.max_frames_evaluated
+        return min(frames * caps.max_drafts_emitted_per_frame, caps.max_total_drafts_per_batch)
+
+    def _budget_floor(self, work: _Work) -> tuple[int, bool]:
+        """``(least budget left when work is assembled, whether that is exact)``."""
+        budget = self.assembly.budget
+        for earlier in self.works[self.next_to_assemble:work.position]:
+            budget -= self._most_outputs(earlier)
+        return max(0, budget), work.position == self.next_to_assemble
+
+    def _certain_outputs(self, work: _Work) -> tuple[int, bool]:
+        """``(how many of work's outputs are certain to be kept, whether that is all of them)``."""
+        if work.assembled:
+            return len(self.assembly.outputs[work.plan.instance_id]), True
+        if not work.batched or work.plan.problem is not None:
+            return 0, False
+        floor, _ = self._budget_floor(work)
+        known = min(len(work.flat), floor)
+        return known, work.complete and floor >= len(work.flat)
+
+    def _upstream_outputs(self, work: _Work) -> list[Draft]:
+        upstream = work.upstream
+        if upstream.assembled:
+            return list(self.assembly.outputs[upstream.plan.instance_id])
+        return upstream.flat
+
+    # -- starting an instance ------------------------------------------------------------------------
+    def _try_start(self, work: _Work) -> bool:
+        plan = work.plan
+        if plan.problem is not None:
+            work.started = work.complete = True
+            return True
+        if plan.expanding:
+            certain, whole = self._certain_outputs(work.upstream)
+            if not work.batched or work.media:
+                if not whole:
+                    return False
+                outputs = self._upstream_outputs(work)[:certain]
+                if not work.batched:
+                    self._start_expanding_single(work, outputs)
+                    return True
+                frames = outputs[:self.caps.max_frames_evaluated]
+                if not self._media_may_start(work, len(frames)):
+                    return False
+                work.frame_total = len(outputs)
+                work.started = True
+                self._add_block(work, self.planner.frames_from(plan, frames, 0, claim=True), final=True)
+                return True
+            work.started = True
+            self._feed(work)
+            return True
+        if work.batched:
+            if work.media and not self._media_may_start(work, len(work.fp.drafts)):
+                return False
+            work.frame_total = work.fp.total
+            work.started = True
+            self._add_block(work, work.fp, final=True)
+            return True
+        work.started = True
+        key, cached, described = work.single
+        self._run_single(work, work.input, key, cached, described)
+        return True
+
+    def _media_may_start(self, work: _Work, evaluated: int) -> bool:
+        """A media batch starts once the outputs its caps keep are certain; then its first round is decided."""
+        floor, exact = self._budget_floor(work)
+        if not exact and floor < min(evaluated, self.caps.max_total_drafts_per_batch):
+            return False
+        work.keep = media_keep(self.caps, floor)
+        return True
+
+    def _start_expanding_single(self, work: _Work, upstream: list[Draft]) -> None:
+        ids = tuple([d.id for d in upstream])
+        if self.memo is None:
+            carrier = pack_drafts(upstream)
+        else:
+            carrier = self.memo.carrier_for(ids, lambda: pack_drafts(upstream))
+            self.assembly.live_carriers[ids] = carrier
+        work.started = True
+        work.input = carrier
+        key, cached, described = self.planner.single_call(work.plan, carrier)
+        self._run_single(work, carrier, key, cached, described)
+
+    def _run_single(self, work: _Work, draft: Draft | None, key: Any, cached: Any, described: Any) -> None:
+        work.single = (key, cached, described)
+        self._expect(1)
+        outcome = describe_failure(described) or cached
+        if outcome is not None:
+            self._finished(1)
+            work.outcome = outcome
+            work.complete = True
+            return
+        self._submit(work, [None], [(draft, (work.plan.instance_id, None, None))],
+                     self.caps.max_total_drafts_per_recompute)
+
+    # -- frames of a batch ------------------------------------------------------------------------------
+    def _feed(self, work: _Work) -> bool:
+        """An expanding pure batch: plan the next blocks of frames its upstream has made certain."""
+        certain, whole = self._certain_outputs(work.upstream)
+        limit = self.caps.max_frames_evaluated
+        have = len(work.drafts)
+        changed = False
+        upstream = self._upstream_outputs(work)
+        while True:
+            reach = min(certain, limit)
+            end = have + CHUNK_FRAMES
+            if end <= reach:
+                block = upstream[have:end]
+                final = end == reach and whole
+            elif whole:
+                block = upstream[have:reach]
+                final = True
+            else:
+                return changed
+            if final:
+                work.frame_total = certain
+            self._add_block(work, self.planner.frames_from(work.plan, block, have, claim=False), final)
+            have = len(work.drafts)
+            changed = True
+            if final:
+                return changed
+
+    def _add_block(self, work: _Work, fp: FramePlan, final: bool) -> None:
+        """Take a planned block of frames: reused chunks and calls now, the rest to the executor."""
+        offset = len(work.drafts)
+        work.drafts.extend(fp.drafts)
+        work.source_ids.extend(fp.source_ids)
+        work.call_keys.extend(fp.call_keys)
+        work.blocks.append(fp)
+        work.chunk_keys.extend(fp.chunk_keys)
+        work.cached_chunks.extend(fp.cached_chunks)
+        work.outcomes.extend([None] * len(fp.drafts))
+        count = len(fp.drafts)
+        self._expect(count)
+        reused = 0
+        to_run: list[int] = []
+        for chunk_no, start in enumerate(range(0, count, CHUNK_FRAMES)):
+            end = min(start + CHUNK_FRAMES, count)
+            cached = fp.cached_chunks[chunk_no]
+            work.chunks.append(cached)
+            work.keep_chunk.append(cached is not None)
+            work.left.append(0 if cached is not None else end - start)
+            if cached is not None:
+                reused += end - start
+                continue
+            for index in range(start, end):
+                outcome = describe_failure(fp.described[index]) or fp.cached_calls[index]
+                if outcome is None:
+                    to_run.append(offset + index)
+                else:
+                    work.outcomes[offset + index] = outcome
+                    work.left[-1] -= 1
+                    reused += 1
+        self._finished(reused)
+        if final:
+            work.frames_final = True
+            if work.plan.expanding:  # the batch's frames as one plan, for assembly
+                work.fp = FramePlan(
+                    total=work.frame_total, drafts=tuple(work.drafts), source_ids=tuple(work.source_ids),
+                    malformed=False, call_keys=tuple(work.call_keys), chunk_keys=tuple(work.chunk_keys),
+                    cached_chunks=tuple(work.cached_chunks), cached_calls=(), described=(),
+                )
+        if work.media:  # its frames are all planned at once (``_try_start``), its caps known
+            work.to_run = to_run
+            work.rounds = _media_rounds(work.outcomes, to_run, work.keep, self.caps)
+            self._next_round(work)
+            return
+        self._submit_frames(work, to_run)
+        first = offset // CHUNK_FRAMES
+        self._chunks_done(work, [n for n in range(first, len(work.chunks)) if work.chunks[n] is None
+                                 and not work.left[n]])
+
+    def _submit_frames(self, work: _Work, indices: list[int]) -> None:
+        if not indices:
+            return
+        plan = work.plan
+        items = [(work.drafts[i], (plan.instance_id, plan.batch_id, i)) for i in indices]
+        self._submit(work, indices, items, self.caps.max_drafts_emitted_per_frame)
+
+    def _next_round(self, work: _Work) -> bool:
+        """A media batch whose round is done: the next round, or its end (frames never run)."""
+        this_round = next(work.rounds, None)
+        if this_round:
+            work.round_left = len(this_round)
+            self._submit_frames(work, this_round)
+            return True
+        work.rounds = None
+        not_run = [i for i in work.to_run if work.outcomes[i] is None]
+        if not_run:
+            self._finished(len(not_run))
+            work.not_run = self.assembly.not_run_warning(work.plan, work.keep, len(work.drafts), not_run,
+                                                         work.outcomes)
+            for index in not_run:
+                work.outcomes[index] = CallOutcome()  # never ran: no output, no result
+                work.left[index // CHUNK_FRAMES] -= 1
+        self._chunks_done(work, range(len(work.chunks)))
+        return True
+
+    # -- running -------------------------------------------------------------------------------------
+    def _commit_step(self, work: _Work, jobs: int) -> int:
+        """How many media jobs go in one task, so outcomes reach a durable memo as they finish.
+
+        On one worker, one: a run killed mid-way loses only the job in flight,
+        and the next run reuses every job that finished before the kill. With
+        several workers the usual task size (a killed parallel run re-runs its
+        unfinished tasks, which may replace their own outputs: the ledger
+        knows them). Pure calls (cheap, many) always go in big tasks.
+        """
+        parallelism = getattr(self.executor, "parallelism", 1)
+        if work.media and getattr(self.memo, "durable", None) is not None and parallelism == 1:
+            return 1
+        return task_size(jobs, parallelism, CHUNK_FRAMES)
+
+    def _submit(self, work: _Work, indices: list, items: list, limit: int) -> None:
+        """Send calls to the executor in tasks; a lens that cannot be shipped fails each call now."""
+        lens = work.plan.lens
+        if not getattr(self.executor, "in_process", False):
+            problem = lens.shipping_problem()
+            if problem is not None:
+                message = f"{problem} (executor: {self.executor!r})"
+                failed = CallOutcome(error_code="lensError", error=message, worker_failed=True)
+                self._record(work, indices, [failed] * len(items))
+                return
+            prepare = getattr(self.stream, "prepare", None) or getattr(self.executor, "will_run", None)
+            if prepare is not None:
+                prepare(lens)
+        if self.memo is not None and hasattr(self.memo, "ran"):
+            self.memo.ran[work.plan.instance_id] = self.memo.ran.get(work.plan.instance_id, 0) + len(items)
+        size = self._commit_step(work, len(items))
+        for at in range(0, len(items), size):
+            work.in_flight += 1
+            self.stream.submit((lens, work.plan.params, items[at:at + size], limit), (work, indices[at:at + size]))
+
+    def _finished_task(self, tag: tuple, result: Any) -> None:
+        work, indices = tag
+        work.in_flight -= 1
+        lens = work.plan.lens
+        if isinstance(result, ChunkFailed):
+            outcomes = [worker_failure(lens, result.reason) for _ in indices]
+        elif any(outcome.error_code == INTERRUPTED for outcome in result):
+            raise KeyboardInterrupt(f"lens {lens.id!r} raised KeyboardInterrupt; the recompute stopped")
+        else:
+            outcomes = result
+        self._record(work, indices, outcomes)
+
+    def _record(self, work: _Work, indices: list, outcomes: list) -> None:
+        """Outcomes of finished calls: into the memo at once, then into their frames."""
+        memo = self.memo
+        lens = work.plan.lens
+        self._finished(len(indices))
+        if not work.batched:
+            (outcome,) = outcomes
+            if memo is not None and not outcome.worker_failed:
+                memo.put_call(work.single[0], outcome, lens.id)
+            work.outcome = outcome
+            work.complete = True
+            return
+        touched = set()
+        for index, outcome in zip(indices, outcomes, strict=True):
+            work.outcomes[index] = outcome
+            chunk_no = index // CHUNK_FRAMES
+            work.left[chunk_no] -= 1
+            touched.add(chunk_no)
+            if memo is not None and not outcome.worker_failed:
+                if work.media:  # a job's files exist now: a run killed later must still reuse them
+                    memo.put_call(work.call_keys[index], outcome, lens.id)
+                else:
+                    work.held_calls.append((work.call_keys[index], outcome))
+        if work.media:
+            work.round_left -= len(indices)
+            return  # a media batch is assembled once its last round is done
+        self._chunks_done(work, sorted(touched))
+
+    # -- assembling ----------------------------------------------------------------------------------
+    def _chunks_done(self, work: _Work, chunk_nos) -> None:
+        """Assemble those of ``chunk_nos`` whose frames are all done; grow the outputs downstream instances read."""
+        if work.media and work.rounds is not None:
+            return
+        plan = work.plan
+        provenance = self.provenance.get(plan.instance_id)
+        if provenance is None:
+            provenance = self.provenance[plan.instance_id] = provenance_of(plan)
+        cacheable = self.memo is not None and not work.media
+        count = len(work.drafts)
+        for chunk_no in chunk_nos:
+            if work.chunks[chunk_no] is not None or work.left[chunk_no]:
+                continue
+            start = chunk_no * CHUNK_FRAMES
+            end = min(start + CHUNK_FRAMES, count)
+            chunk = assemble_chunk(plan, work.source_ids, work.outcomes, start, end, self.caps, provenance)
+            # A call lost with its worker (or a lens that could not reach one) is never kept.
+            keep = cacheable and not any(work.outcomes[i].worker_failed for i in range(start, end))
+            if keep:
+                work.held_chunks.append((work.chunk_keys[chunk_no], chunk, tuple(work.call_keys[start:end])))
+            work.chunks[chunk_no] = chunk
+            work.keep_chunk[chunk_no] = keep
+        cap = self.caps.max_total_drafts_per_batch
+        while work.flat_chunks < len(work.chunks) and work.chunks[work.flat_chunks] is not None:
+            if len(work.flat) < cap:
+                work.flat.extend(work.chunks[work.flat_chunks].flat[: cap - len(work.flat)])
+            work.flat_chunks += 1
+        if work.frames_final and work.flat_chunks == len(work.chunks):
+            work.complete = True
+            self._commit(work)
+
+    def _commit(self, work: _Work) -> None:
+        """A pure batch is complete: its calls and chunks go to the memo (a recompute stopped by a
+        lens's KeyboardInterrupt keeps none of the batch it stopped in)."""
+        memo, lens_id = self.memo, work.plan.lens.id
+        for key, outcome in work.held_calls:
+            memo.put_call(key, outcome, lens_id)
+        for key, chunk, call_keys in work.held_chunks:
+            memo.put_chunk(key, chunk, call_keys)
+        work.held_calls = []
+        work.held_chunks = []
+
+    def _assemble(self, work: _Work) -> bool:
+        """Hand a complete instance to the assembly (called in plan order only)."""
+        if not work.complete:
+            return False
+        plan = work.plan
+        if plan.problem is not None:
+            self.assembly.problem(plan)
+        else:
+            self.assembly.begin(plan)
+            if work.batched:
+                self.assembly.batch(plan, work.fp, work.chunks, work.keep_chunk, work.not_run)
+            else:
+                self.assembly.single(plan, work.input, work.outcome)
+        work.assembled = True
+        # Downstream instances read the exact outputs from here on; drop the scratch copies.
+        work.flat = []
+        work.outcomes = []
+        work.chunks = []
+        return True
+
+
+def _media_rounds(outcomes: list, to_run: list[int], keep: tuple[int, str], caps: Caps):
+    """The frames of a media batch to run, round by round, never one whose output caps would drop.
+
+    A media lens yields exactly one output per completed frame and none per
+    failed one, so walking the frames in order, the first ``keep`` that may
+    still yield an output are run; each round replaces the frames that failed
+    with the next ones. The kept outputs are exactly those a run of every
+    frame would keep; frames never scheduled would only have been dropped.
+    ``outcomes`` is read after each round (the caller fills it in).
+    """
+    limit = keep[0]
+    pending = set(to_run)
+    per_frame = caps.max_drafts_emitted_per_frame
+    while pending:
+        count, this_round = 0, []
+        for index, outcome in enumerate(outcomes):
+            if count >= limit:
+                break
+            if outcome is not None:
+                count += 0 if outcome.error_code is not None else min(len(outcome.outputs), per_frame)
+            elif index in pending:
+                this_round.append(index)
+                count += 1
+        if not this_round:
+            return
+        yield this_round
+        pending.difference_update(this_round)
