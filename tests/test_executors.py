@@ -1,4 +1,5 @@
 import random
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,18 +12,47 @@ from tests.strategies import stores
 REG = tl.registry()
 
 
+class _ShuffledStream:
+    def __init__(self, fn, rng):
+        self.fn, self.rng, self.queue = fn, rng, []
+
+    def submit(self, task, tag):
+        self.queue.append((task, tag))
+
+    @property
+    def pending(self):
+        return len(self.queue)
+
+    def wait(self):
+        task, tag = self.queue.pop(self.rng.randrange(len(self.queue)))
+        return [(tag, self.fn(task))]
+
+
 class ShuffledExecutor(SerialExecutor):
-    """Finishes chunks in a random order (results still go back by position)."""
+    """Finishes ready chunks in a random order, across every instance of the graph (results go back by tag)."""
 
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
 
+    @contextmanager
+    def stream(self, fn):
+        yield _ShuffledStream(fn, self.rng)
+
+
+class MapOnlyExecutor:
+    """An executor as a user may write one: only ``map`` (draftlens then hands it one task at a time)."""
+
+    parallelism = 1
+    in_process = True
+
+    def __init__(self):
+        self.calls = 0
+
     def map(self, fn, tasks, on_done):
-        order = list(range(len(tasks)))
-        self.rng.shuffle(order)
-        out = [None] * len(tasks)
-        for index in order:
-            out[index] = fn(tasks[index])
+        self.calls += 1
+        out = []
+        for index, task in enumerate(tasks):
+            out.append(fn(task))
             on_done(index)
         return out
 
@@ -50,6 +80,14 @@ def test_results_are_equal_across_executors_and_completion_orders(processes):
     serial = recompute_derived(store, registry=REG, caps=CAPS)
     for executor in (*processes, ShuffledExecutor(1), ShuffledExecutor(2)):
         assert recompute_derived(store, registry=REG, caps=CAPS, executor=executor) == serial
+
+
+def test_an_executor_with_only_map_is_an_executor():
+    store = _wide_store(300)
+    executor = MapOnlyExecutor()
+    assert recompute_derived(store, registry=REG, caps=CAPS, executor=executor) == recompute_derived(
+        store, registry=REG, caps=CAPS)
+    assert executor.calls >= 2  # both instances went through it
 
 
 @settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
