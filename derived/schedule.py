@@ -66,11 +66,9 @@ class _Work:
         self.started = False
         self.complete = False  # every outcome in, every chunk assembled
         self.assembled = False
-        self.dependents: list[_Work] = []
         self.upstream: _Work | None = None
         # batches
         self.fp: FramePlan | None = None if plan.frames is None else plan.frames
-        self.blocks: list[FramePlan] = []  # an expanding batch, planned block by block
         self.frames_final = False  # every frame of the batch is planned
         self.frame_total = 0  # the carrier's frame count (before max_frames_evaluated)
         self.source_ids: list = []
@@ -89,7 +87,6 @@ class _Work:
         self.keep: tuple[int, str] | None = None
         self.to_run: list[int] = []
         self.not_run = None
-        self.in_flight = 0
         self.held_calls: list = []  # a pure batch's (call key, outcome) pairs, for the memo once it completes
         self.held_chunks: list = []
         # non-batched
@@ -124,7 +121,6 @@ class Scheduler:
         for work in self.works:
             if work.plan.problem is None and work.plan.expanding:
                 work.upstream = by_id[work.plan.source.instance_id]
-                work.upstream.dependents.append(work)
         self.next_to_assemble = 0
         self.provenance: dict[str, tuple] = {}
         if memo is not None and hasattr(memo, "ran"):
@@ -311,7 +307,6 @@ class Scheduler:
         work.drafts.extend(fp.drafts)
         work.source_ids.extend(fp.source_ids)
         work.call_keys.extend(fp.call_keys)
-        work.blocks.append(fp)
         work.chunk_keys.extend(fp.chunk_keys)
         work.cached_chunks.extend(fp.cached_chunks)
         work.outcomes.extend([None] * len(fp.drafts))
@@ -413,12 +408,10 @@ class Scheduler:
             self.memo.ran[work.plan.instance_id] = self.memo.ran.get(work.plan.instance_id, 0) + len(items)
         size = self._commit_step(work, len(items))
         for at in range(0, len(items), size):
-            work.in_flight += 1
             self.stream.submit((lens, work.plan.params, items[at:at + size], limit), (work, indices[at:at + size]))
 
     def _finished_task(self, tag: tuple, result: Any) -> None:
         work, indices = tag
-        work.in_flight -= 1
         lens = work.plan.lens
         if isinstance(result, ChunkFailed):
             outcomes = [worker_failure(lens, result.reason) for _ in indices]
