@@ -55,12 +55,12 @@ from drafts.draft import Draft
 from drafts.errors import DraftError, StoreError
 from drafts.store import freeze_params
 
-from . import default_registry
-from .errors import LensError, ParamsError
-from .lens import FrameContext, Lens, Output, _lookup
-from .params import resolve_params
-from .registry import Registry
-from .result import COMPLETED, ExecutionResult
+from .. import default_registry
+from ..errors import LensError, ParamsError
+from ..lens import FrameContext, Lens, Output, _lookup
+from ..params import resolve_params
+from ..registry import Registry
+from ..result import COMPLETED, ExecutionResult
 
 __all__ = [
     "BUILTIN_LENS_PARAMS",
@@ -810,7 +810,7 @@ def _run_fresh_process(lens: Lens, request: dict) -> list:
     with tempfile.TemporaryDirectory(prefix="draftlens-check-") as tmp:
         out_path = os.path.join(tmp, "results.json")
         request = {**request, "out": out_path}
-        code = "from lenses.testing import _fresh_process_main; _fresh_process_main()"
+        code = "from lenses.testing.checker import _fresh_process_main; _fresh_process_main()"
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", code], input=orjson.dumps(request), capture_output=True, env=env,
