@@ -37,15 +37,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if examples is not None:
         if examples < 1:
             raise pytest.UsageError(f"--lens-examples must be at least 1, got {examples}")
-        from lenses import testing
+        from lenses.testing import checker
 
-        testing._DEFAULTS["max_examples"] = examples
+        checker._DEFAULTS["max_examples"] = examples
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    testing = __import__("sys").modules.get("lenses.testing")
-    if testing is not None and config.getoption("lens_examples", None) is not None:
-        testing._DEFAULTS["max_examples"] = None
+    checker = __import__("sys").modules.get("lenses.testing.checker")
+    if checker is not None and config.getoption("lens_examples", None) is not None:
+        checker._DEFAULTS["max_examples"] = None
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
 """The public surface is what DESIGN.md names, and the layering holds."""
 
 import ast
+import importlib
 import pathlib
+
+import pytest
 
 import derived
 import drafts
@@ -74,3 +77,76 @@ def test_the_evaluation_core_imports_no_clock_randomness_or_processes():
     for rel in CORE:
         bad = _imports(ROOT / rel) & {"subprocess", "time", "random", "uuid", "datetime", "os"}
         assert not bad, f"{rel} imports {bad}"
+
+
+# Every name DESIGN.md gives, imported from where DESIGN.md puts it (issue 18: moving modules
+# around must never move one of these).
+DESIGN_NAMES = {
+    "drafts": ["make_draft", "Draft", "DraftError", "draft_from_json", "pack_drafts", "is_packed_carrier",
+               "media_draft", "Store", "StoreError", "OutputOf"],
+    "drafts.journal": ["replay"],
+    "drafts.sessions": ["SessionManager", "SessionEvent", "SessionError", "SessionNotFound",
+                        "SessionUserMismatch", "SessionAlreadyClosed", "ActiveSessionExists"],
+    "lenses": ["lens", "Lens", "Output", "Registry", "default_registry"],
+    "lenses.media": ["probe", "proxy", "thumbnail", "audio", "ProxySpec"],
+    "lenses.testing": ["json_values", "drafts", "carriers", "stores", "check_lens"],
+    "derived": ["recompute_derived", "Caps", "DerivedState", "DerivedWarning", "BatchSummary", "plan_session",
+                "BatchPlanSession", "SessionId", "SessionJob", "SessionJobId", "Memo", "Monitor",
+                "SerialExecutor", "ProcessExecutor", "DaskExecutor", "ExecutionResult", "Workspace"],
+}
+
+# lenses.testing's public names before it became a package (issue 18): all still importable from it.
+TESTING_NAMES = {"BUILTIN_LENS_PARAMS", "RULES", "LensCheckError", "LensCheckReport", "LensContractError",
+                 "carriers", "check_lens", "drafts", "frames", "json_values", "keys", "object_drafts",
+                 "scalars", "stores"}
+
+
+@pytest.mark.parametrize("module", sorted(DESIGN_NAMES))
+def test_every_design_name_imports_from_where_design_puts_it(module):
+    imported = importlib.import_module(module)
+    missing = [name for name in DESIGN_NAMES[module] if not hasattr(imported, name)]
+    assert not missing, f"DESIGN.md puts {missing} in {module}, which lacks them"
+    for name in DESIGN_NAMES[module]:
+        exec(f"from {module} import {name}", {})  # the import statement users write works too
+
+
+def test_lenses_testing_keeps_every_public_name():
+    import lenses.testing
+
+    assert set(lenses.testing.__all__) == TESTING_NAMES
+    missing = [name for name in TESTING_NAMES if not hasattr(lenses.testing, name)]
+    assert not missing, f"lenses.testing lacks {missing}"
+
+
+def test_the_draftlens_console_script_resolves_to_the_command():
+    from importlib.metadata import entry_points
+
+    from derived.command.cli import main
+
+    scripts = [ep for ep in entry_points(group="console_scripts") if ep.name == "draftlens"]
+    assert len(scripts) == 1, f"expected one 'draftlens' console script, found {scripts}"
+    assert scripts[0].value == "derived.command.cli:main"
+    assert scripts[0].load() is main
+
+
+def test_the_engine_never_imports_the_command():
+    # derived/ is the engine; derived/command/ (the draftlens command and its parts) uses it, never
+    # the other way round.
+    for path in (ROOT / "derived").glob("*.py"):
+        if path.name == "__main__.py":  # `python -m derived` runs the command
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                absolute = node.module or ""
+                if node.level == 1:
+                    absolute = f"derived.{absolute}" if absolute else "derived"
+                    names = [f"{absolute}.{a.name}" for a in node.names] if not node.module else [absolute]
+                else:
+                    names = [absolute]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            bad = [n for n in names if n == "derived.command" or n.startswith("derived.command.")]
+            assert not bad, f"{path.relative_to(ROOT)} (the engine) imports {bad} (the command)"

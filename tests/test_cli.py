@@ -177,7 +177,7 @@ def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
     import signal
     import time
 
-    from derived.demo import make_sample_clips
+    from derived.command.demo import make_sample_clips
     from drafts import media_draft
     from lenses.media import probe
 
@@ -220,8 +220,8 @@ def test_the_readme_pipeline_reference_is_a_valid_pipeline_and_equals_the_demos(
     import pathlib
     import re
 
-    from derived.demo import DEMO_PIPELINE, make_sample_clips
-    from derived.pipeline import load_pipeline
+    from derived.command.demo import DEMO_PIPELINE, make_sample_clips
+    from derived.command.pipeline import load_pipeline
 
     readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
     example = re.search(r"### Pipeline files.*?```toml\n(.*?)```", readme, re.S).group(1)
@@ -234,7 +234,7 @@ def test_the_readme_pipeline_reference_is_a_valid_pipeline_and_equals_the_demos(
 
 
 def test_plan_of_a_media_pipeline_shows_each_ffmpeg_argv_and_runs_nothing(tmp_path):
-    from derived.demo import write_demo_pipeline
+    from derived.command.demo import write_demo_pipeline
 
     pipeline = write_demo_pipeline(tmp_path)
     out = draftlens("plan", str(pipeline))

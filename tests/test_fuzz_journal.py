@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from derived.cli import main
+from derived.command.cli import main
 from drafts import Draft, DraftError, draft_from_json, make_draft
 from drafts.draft import MAX_NESTING
 from drafts.errors import JournalCorrupt, JournalError

@@ -17,7 +17,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derived.pipeline import PipelineError, load_pipeline
+from derived.command.pipeline import PipelineError, load_pipeline
 
 KEYS = ["pipeline", "caps", "sources", "lenses", "output", "executor", "name", "lens_modules", "id", "glob",
         "drafts", "lens", "input", "params", "max_frames_evaluated", "codec", "container", "resolution",

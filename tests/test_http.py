@@ -1,4 +1,4 @@
-"""Issue 16: the HTTP door (derived.http) — every route and every row of the error mapping."""
+"""Issue 16: the HTTP door (derived.command.http) — every route and every row of the error mapping."""
 
 import re
 
@@ -9,7 +9,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from derived.http import create_app  # noqa: E402
+from derived.command.http import create_app  # noqa: E402
 from drafts.journal import read_journal  # noqa: E402
 from drafts.sessions import SessionManager  # noqa: E402
 
@@ -167,7 +167,7 @@ def test_the_read_only_views_map_errors_too(client):
 
 
 def test_serve_without_a_port_to_bind_or_with_no_workers_is_a_usage_error(capsys):
-    from derived.cli import main
+    from derived.command.cli import main
 
     assert main(["serve", "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from derived import Workspace
-from derived.cli import _printable, main
+from derived.command.cli import _printable, main
 from drafts import Store, make_draft
 from drafts.errors import InvalidSessionArgument, JournalCorrupt, UnsafeJournalPath
 from drafts.journal import Recorder, check_name, check_performer, read_journal, store_event

@@ -256,7 +256,7 @@ def _pipeline(folder: Path, glob: str) -> Path:
 
 
 def test_the_pipeline_folder_is_literal_in_globs(media, tmp_path):
-    from derived.pipeline import load_pipeline
+    from derived.command.pipeline import load_pipeline
 
     wedding = tmp_path / "Wedding [2024]"
     (wedding / "clips").mkdir(parents=True)
@@ -403,7 +403,7 @@ def _ffmpeg_children_of(marker: str) -> list[int]:
 
 def _slow_proxy_pipeline(tmp_path: Path, executor: str) -> Path:
     """12 sample clips to ProRes HQ at full size: long enough to signal a run mid-encode."""
-    from derived.demo import make_sample_clips
+    from derived.command.demo import make_sample_clips
 
     clips = make_sample_clips(tmp_path / "clips")
     for i in range(3):

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derived import Caps, Workspace, recompute_derived
-from derived.cli import _demo_refusal, main
-from derived.pipeline import PipelineError, load_pipeline
-from derived.report import render_report
+from derived.command.cli import _demo_refusal, main
+from derived.command.pipeline import PipelineError, load_pipeline
+from derived.command.report import render_report
 from drafts import Store, make_draft, pack_drafts
 from lenses import Registry, default_registry, lens
 from lenses.result import ExecutionResult

@@ -9,7 +9,7 @@ import imageio_ffmpeg
 import pytest
 
 from derived import recompute_derived
-from derived.report import render_report
+from derived.command.report import render_report
 from drafts import Store, make_draft, pack_drafts
 from lenses import Registry, lens
 from tests.browser import CHROMIUM, rendered_dom
@@ -62,8 +62,8 @@ def test_report_renders_clips_failures_and_images_in_chromium(tmp_path):
 
 
 def test_the_demo_report_shows_real_poster_frames_in_chromium(tmp_path, capsys):
-    from derived.cli import main
-    from derived.demo import CORRUPT_CLIP, SAMPLE_CLIPS, write_demo_pipeline
+    from derived.command.cli import main
+    from derived.command.demo import CORRUPT_CLIP, SAMPLE_CLIPS, write_demo_pipeline
 
     pipeline = write_demo_pipeline(tmp_path)
     assert main(["run", str(pipeline)]) == 1  # the corrupt clip fails, as it should

@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from derived.folders import FolderInUse, hold_folders, prepare_folders
+from derived.command.folders import FolderInUse, hold_folders, prepare_folders
 
 PIPELINE = """
     [pipeline]
@@ -105,7 +105,7 @@ def test_an_output_folder_that_cannot_be_used_is_one_line_and_nothing_runs(tmp_p
 
 
 def test_prepare_folders_refuses_control_characters():
-    from derived.folders import FolderError
+    from derived.command.folders import FolderError
 
     with pytest.raises(FolderError, match="control character"):
         prepare_folders([__import__("pathlib").Path("/tmp/a\nb")])

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from drafts import OutputOf, Store, make_draft, pack_drafts
 
-from .caps import Caps
-from .recompute import recompute_derived
-from .state import DerivedState
+from ..caps import Caps
+from ..recompute import recompute_derived
+from ..state import DerivedState
 
 __all__ = ["SAMPLE_CLIPS", "CORRUPT_CLIP", "demo_store", "make_sample_clips", "run_demo", "write_demo_pipeline"]
 

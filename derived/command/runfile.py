@@ -18,8 +18,8 @@ from drafts.carrier import carrier_frames, is_packed_carrier
 from drafts.draft import Draft, make_draft
 from drafts.store import OutputOf
 
-from .plan import BatchPlanSession
-from .state import DerivedState
+from ..plan import BatchPlanSession
+from ..state import DerivedState
 
 __all__ = ["SCHEMA_VERSION", "Sources", "run_record", "write_atomically", "plan_record", "truncations"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .caps import Caps
+from ..caps import Caps
 
 __all__ = ["caps_notes"]
 

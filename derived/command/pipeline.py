@@ -54,8 +54,8 @@ from lenses.errors import ParamsError, UnknownLensError
 from lenses.params import key_path, resolve_params
 from lenses.registry import Registry
 
-from .caps import Caps
-from .lensmodules import LensModuleError, entry_point_lenses, import_lens_modules, registry_with
+from ..caps import Caps
+from ..lensmodules import LensModuleError, entry_point_lenses, import_lens_modules, registry_with
 
 __all__ = ["Pipeline", "PipelineError", "load_pipeline", "parse_executor", "pipeline_output"]
 

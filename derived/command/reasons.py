@@ -26,7 +26,7 @@ from typing import Any
 
 from lenses.result import FAILED
 
-from .plan import InstancePlan
+from ..plan import InstancePlan
 
 __all__ = ["REASONS", "job_reasons", "instance_rows"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from pyrsistent import PMap
 
+from ..state import DerivedState
 from .runfile import Sources, write_atomically
-from .state import DerivedState
 
 __all__ = ["write_report", "render_report"]
 

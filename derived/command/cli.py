@@ -59,7 +59,7 @@ class _CannotRun(Exception):
 
 def _executor(spec: str):
     """The executor a spec names; _CannotRun for a Dask scheduler out of reach (after at most 10 s)."""
-    from .executors import DaskExecutor, ProcessExecutor, SerialExecutor
+    from ..executors import DaskExecutor, ProcessExecutor, SerialExecutor
 
     kind, _, arg = spec.partition(":")
     if kind == "processes":
@@ -126,8 +126,8 @@ class _Cache:
     def _open(self) -> None:
         from drafts.media import use_fingerprint_cache
 
-        from .durable import StoreError
-        from .memo import Memo
+        from ..durable import StoreError
+        from ..memo import Memo
 
         try:
             self.memo = Memo.open(self.path)
@@ -176,7 +176,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _plan(pipeline: Any, memo: Any, args: argparse.Namespace) -> int:
-    from .plan import build_plan
+    from ..plan import build_plan
     from .reasons import job_reasons
     from .runfile import plan_record
     from .truncation import caps_notes
@@ -239,7 +239,7 @@ def _run(pipeline: Any, executor_spec: str | None, force: bool, as_json: bool = 
     FFmpeg children and workers stopped, temporary files removed, no
     run.json of a run that did not finish; exit 143 / 129.
     """
-    from .signals import Terminated, kill_children, stop_on_signals
+    from ..signals import Terminated, kill_children, stop_on_signals
 
     try:
         with stop_on_signals():
@@ -310,8 +310,8 @@ def _records_problem(output: Any) -> str | None:
 
 def _run_held(pipeline: Any, executor: Any, spec: str, force: bool, as_json: bool, quiet: bool,
               memo: Any) -> tuple[Any, int]:
+    from ..recompute import recompute_derived
     from .reasons import instance_rows
-    from .recompute import recompute_derived
     from .report import write_report
     from .runfile import dumps, run_record, write_atomically
 
@@ -531,7 +531,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     """info / prune of an evaluation cache: a pipeline file's (under its output folder) or a .sqlite file."""
     from pathlib import Path
 
-    from .durable import DurableStore, StoreError
+    from ..durable import DurableStore, StoreError
     from .pipeline import PipelineError
 
     target = Path(args.target)
@@ -666,7 +666,7 @@ def _sessions_show(path: Any, args: argparse.Namespace) -> int:
 def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
     from drafts.journal import replay
 
-    from .recompute import recompute_derived
+    from ..recompute import recompute_derived
 
     store = replay(path)
     state = recompute_derived(store, registry=_replay_registry(path))
@@ -689,7 +689,7 @@ def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the session manager over HTTP (``derived.http``) until interrupted.
+    """Serve the session manager over HTTP (``derived.command.http``) until interrupted.
 
     With ``--workers`` above 1, each uvicorn worker process builds the app
     from ``$DRAFTLENS_ROOT``; the on-disk lock keeps one active session per
@@ -714,7 +714,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(root), host=args.host, port=args.port, log_level=args.log_level)
     else:
         os.environ[ROOT_ENV] = root
-        uvicorn.run("derived.http:app_from_env", factory=True, host=args.host, port=args.port,
+        uvicorn.run("derived.command.http:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level)
     return EXIT_OK
 
@@ -733,8 +733,8 @@ def _replay_registry(path: Any):
     """The built-ins, installed packages' lenses, and the lens modules the session's journal records."""
     from drafts.journal import read_journal
 
-    from .lensmodules import LensModuleError, entry_point_lenses, registry_with
-    from .sessionlenses import recorded_lens_modules
+    from ..lensmodules import LensModuleError, entry_point_lenses, registry_with
+    from ..sessionlenses import recorded_lens_modules
 
     try:
         groups = entry_point_lenses() + recorded_lens_modules(read_journal(path).records)
