@@ -84,7 +84,7 @@ def whole_graph(clips: int) -> None:
     import tomllib
 
     from benchmarks.bench_media import make_clips
-    from derived.demo import DEMO_PIPELINE
+    from derived.command.demo import DEMO_PIPELINE
     from drafts.media import media_draft
 
     instances = [(t["id"], t["lens"], t.get("params", {})) for t in tomllib.loads(DEMO_PIPELINE)["lenses"]]
