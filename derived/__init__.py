@@ -1,4 +1,5 @@
-"""Derived state: the single writer (recompute_derived), its plans, executors and cache."""
+"""Derived state: the engine. The single writer (``recompute_derived``: plan → schedule → assemble),
+its executors and cache; the ``draftlens`` command lives apart in ``derived.command``."""
 
 from lenses.result import ExecutionResult
 

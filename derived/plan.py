@@ -1,5 +1,8 @@
 """Plan sessions: the frozen intent of a recompute, before anything runs.
 
+The first of a recompute's three stages (plan → ``derived.schedule`` →
+``derived.assemble``); it imports neither of the others.
+
 ``plan_session(store)`` resolves every lens instance (lens, params, input,
 batching, frames) and names the jobs a recompute will run: one per frame of a
 batch, one per non-batched call, and one *expanding* job for an instance whose

@@ -258,7 +258,7 @@ def test_failure_messages_keep_ffmpegs_error_lines_not_encoder_statistics(clips,
 def test_index_is_the_clips_position_in_its_carrier_for_every_lens_downstream(media, clips, tmp_path):
     card = tmp_path / "card"
     card.mkdir()
-    (card / "a_broken.mp4").write_bytes(os.urandom(5000))
+    (card / "a_broken.mp4").write_bytes(bytes(5000))
     shutil.copyfile(media.small, card / "b.mp4")
     shutil.copyfile(clips.poster, card / "c.mp4")
     out = tmp_path / "out"

@@ -102,7 +102,7 @@ def test_a_failing_job_deletes_nothing_at_its_final_path(media, tmp_path):
     card = tmp_path / "card"
     card.mkdir()
     shutil.copyfile(media.av, card / "shot.mov")
-    (card / "shot.mp4").write_bytes(os.urandom(20000))  # damaged
+    (card / "shot.mp4").write_bytes(bytes(20000))  # damaged (zeros: random bytes may hold an MP3 frame sync and probe)
     before = snapshot(tmp_path)
     spec = ProxySpec("prores_proxy", "mov", "half", "{source_name}", str(card))
     state = recompute_derived(proxy_store([media_draft(card / "shot.mov"), media_draft(card / "shot.mp4")], spec))
@@ -119,7 +119,7 @@ def test_an_execution_failure_leaves_an_earlier_output_of_ours_in_place(media, t
     first = proxy(media_draft(clip), spec)
     assert first.status == "COMPLETED"
     made = (out / "clip_proxy.mp4").read_bytes()
-    clip.write_bytes(os.urandom(30000))  # the clip is damaged later; a new draft of it fails to encode
+    clip.write_bytes(bytes(30000))  # the clip is damaged later; a new draft of it fails to encode
     failed = proxy(media_draft(clip), spec)
     assert (failed.status, failed.failure_class) == ("FAILED", "execution")
     assert (out / "clip_proxy.mp4").read_bytes() == made
