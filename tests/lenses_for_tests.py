@@ -233,3 +233,29 @@ def rendezvous(draft, params):
 
 
 TEST_LENSES = TEST_LENSES + (rendezvous,)
+
+
+@attrs.frozen
+class FakeMediaParams:
+    directory: str
+
+
+def _fake_describe(draft, params):
+    return {"engine": "fake", "argv": ["fake", str(draft.payload["n"])],
+            "outputs": [f"{params.directory}/{draft.payload['n']}.out"]}
+
+
+@lens("test.fakemedia", version="1", job_type="Video", params=FakeMediaParams, describe=_fake_describe)
+def fakemedia(draft, params):
+    """A job-running lens that only leaves a note that it ran (``ran-<n>``), in any process."""
+    import pathlib
+
+    from lenses.result import ExecutionResult
+
+    n = draft.payload["n"]
+    (pathlib.Path(params.directory) / f"ran-{n}").write_text("x")
+    return ExecutionResult(job_id=None, status="COMPLETED",
+                           outputs=[{"path": f"{params.directory}/{n}.out", "size": 1, "fingerprint": "x"}])
+
+
+TEST_LENSES = TEST_LENSES + (fakemedia,)

@@ -102,3 +102,21 @@ def test_outputs_match_the_instance_by_instance_model_on_every_executor(two_work
         assert [(d.meta["batch"]["frameIndex"], d.meta["batch"]["variantIndex"], dict(d.payload)) for d in got] \
             == [(i, v, p) for i, v, p in want]
     assert recompute_derived(store, registry=REG, caps=caps, executor=two_workers) == serial
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_a_media_batch_waits_until_the_budget_it_can_spend_is_known(tmp_path, two_workers, executor):
+    # "words" may make up to 500 outputs as far as the plan knows; it makes 4 of the 5 the recompute keeps,
+    # so only the first clip's job may run. Run before "words" finished, all seven would have.
+    numbers = _numbers(4)
+    clips = pack_drafts([make_draft({"n": i, "clip": True}) for i in range(7)])
+    store = (Store.empty().add_draft(numbers).add_draft(clips)
+             .add_lens_instance("words", "test.repeat", numbers.id, {"times": 1})
+             .add_lens_instance("media", "test.fakemedia", clips.id, {"directory": str(tmp_path)}))
+    caps = Caps(max_total_drafts_per_recompute=5)
+    state = recompute_derived(store, registry=REG, caps=caps,
+                              executor=SerialExecutor() if executor == "serial" else two_workers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ran-0"]
+    assert [d.payload["path"] for d in state.outputs("media")] == [f"{tmp_path}/0.out"]
+    (warning,) = [w for w in state.warnings if w.lens_instance_id == "media"]
+    assert warning.code == "truncatedRecomputeOutputs" and warning.details["not_run"] == 6
