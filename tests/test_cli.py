@@ -125,6 +125,23 @@ def test_demo_makes_clips_runs_the_four_media_lenses_and_exits_0(tmp_path):
     assert {p.name: p.read_bytes() for p in (demo / "out" / "proxies").iterdir() if p.is_file()} == before
 
 
+def test_make_clip_writes_the_same_bytes_for_the_same_call_and_other_bytes_for_another(tmp_path):
+    from derived.command.demo import make_clip
+
+    first, again = make_clip(tmp_path / "a.mp4"), make_clip(tmp_path / "b.mp4")
+    later = make_clip(tmp_path / "c.mp4", first_frame=3)
+    toned = make_clip(tmp_path / "d.mkv", size=None, sample_rate=8000, seconds=0.2, encode=["-c:a", "pcm_s16le"])
+    assert first.read_bytes() == again.read_bytes() != later.read_bytes()
+    assert toned.stat().st_size > 0 and toned.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # a Matroska file
+
+
+def test_make_clip_names_the_clip_and_ffmpeg_s_complaint_when_ffmpeg_fails(tmp_path):
+    from derived.command.demo import make_clip
+
+    with pytest.raises(RuntimeError, match=r"could not make the sample clip .*bad\.mp4: .*no-such-encoder"):
+        make_clip(tmp_path / "bad.mp4", encode=["-c:v", "no-such-encoder"])
+
+
 def _journaled_session(root):
     code = f"""
 from derived import Workspace
