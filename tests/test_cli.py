@@ -189,22 +189,18 @@ def test_sessions_errors_exit_2(tmp_path):
     assert damaged.returncode == 2 and f"{session_id}.jsonl:2: not valid JSON" in damaged.stderr
 
 
-def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
-    import os
-    import signal
-    import time
-
+def slow_proxy_pipeline(tmp_path, executor="serial"):
+    """12 sample clips to ProRes HQ at full size: long enough to signal a run mid-encode."""
     from derived.command.demo import make_sample_clips
-    from drafts import media_draft
-    from lenses.media import probe
 
     clips = make_sample_clips(tmp_path / "clips")
-    for i in range(3):  # more clips, so the interrupt lands mid-run
+    for i in range(3):  # more clips, so a signal lands mid-run
         for clip in clips[:4]:
             (tmp_path / "clips" / f"{i}_{clip.name}").write_bytes(clip.read_bytes())
-    pipeline = write(tmp_path, """
+    return write(tmp_path, f"""
         [pipeline]
         output = "out"
+        executor = "{executor}"
         [[sources]]
         id = "clips"
         glob = "clips/*.mov"
@@ -212,8 +208,19 @@ def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
         id = "proxy"
         lens = "media.proxy"
         input = "clips"
-        params = { codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{source_name}", output_directory = "out/proxies" }
+        params = {{ codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{{source_name}}", output_directory = "out/proxies" }}
     """)
+
+
+def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
+    import os
+    import signal
+    import time
+
+    from drafts import media_draft
+    from lenses.media import probe
+
+    pipeline = slow_proxy_pipeline(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "derived", "run", str(pipeline)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     proxies = tmp_path / "out" / "proxies"
