@@ -81,15 +81,11 @@ MEDIA = """
 
 
 def media_runs(clips: int, folder: Path) -> None:
-    from lenses.media.engine import FFmpegEngine
+    from derived.command.demo import make_clip
 
-    binary = FFmpegEngine.pinned().path
     (folder / "clips").mkdir()
-    for i in range(clips):  # distinct clips (a different test pattern frame offset each), tiny
-        subprocess.run([binary, "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=size=64x48:rate=25:duration=0.4,trim=start_frame={i % 7}", "-c:v", "libx264",
-                        "-threads", "1", "-pix_fmt", "yuv420p", str(folder / "clips" / f"clip{i:03}.mp4")],
-                       check=True)
+    for i in range(clips):  # tiny clips, a different test pattern frame offset each (seven kinds)
+        make_clip(folder / "clips" / f"clip{i:03}.mp4", first_frame=i % 7)
     (folder / "pipeline.toml").write_text(textwrap.dedent(MEDIA))
     time.sleep(SETTLE_S)
     first = _cli("run", "pipeline.toml", "-q", cwd=folder)

@@ -46,7 +46,7 @@ import re
 import stat
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -587,26 +587,22 @@ def open_user_file(
     not a regular file (a link, a FIFO, a directory) raises UnsafeJournalPath.
     """
     directory = users_dir(root, parts, create=create)
-    shown = Path(root, "users", *parts, name)
     flags |= os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a planted FIFO cannot hang an open
     try:
         created = False
-        try:
+
+        def open_at() -> int:
+            nonlocal created
             if create:
                 try:
                     fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=directory)
                     created = True
+                    return fd
                 except FileExistsError:
-                    fd = os.open(name, flags, dir_fd=directory)
-            else:
-                fd = os.open(name, flags, dir_fd=directory)
-        except OSError as exc:
-            if exc.errno in _LINK_ERRNOS or exc.errno == errno.ENXIO:
-                raise UnsafeJournalPath(str(shown), "is a symbolic link or not a regular file") from None
-            raise
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise UnsafeJournalPath(str(shown), "is not a regular file")
+                    pass
+            return os.open(name, flags, dir_fd=directory)
+
+        fd = _regular_file(Path(root, "users", *parts, name), open_at)
         if created:
             os.fsync(directory)  # the file's name is durable before anything in it is acknowledged
         return fd, created
@@ -654,15 +650,26 @@ def _open_journal(root: str | os.PathLike, user_id: str, session_id: str, flags:
 
 def _open_path(path: Path) -> int:
     """A journal named by a path (the caller's choice of directories); the file itself is never a link."""
+    return _regular_file(path, lambda: os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK))
+
+
+def _regular_file(shown: Path, open_fd: Callable[[], int]) -> int:
+    """The descriptor ``open_fd()`` opens (with ``O_NOFOLLOW | O_NONBLOCK``), if it is a regular file.
+
+    UnsafeJournalPath naming ``shown`` if the open met a link (ELOOP, ENOTDIR,
+    EMLINK) or a FIFO with no writer (ENXIO), or what it opened is not a
+    regular file (a FIFO, a directory, a device: the descriptor is closed).
+    Other OSErrors (FileNotFoundError...) go on unchanged.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = open_fd()
     except OSError as exc:
         if exc.errno in _LINK_ERRNOS or exc.errno == errno.ENXIO:
-            raise UnsafeJournalPath(str(path), "is a symbolic link or not a regular file") from None
+            raise UnsafeJournalPath(str(shown), "is a symbolic link or not a regular file") from None
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise UnsafeJournalPath(str(path), "is not a regular file")
+        raise UnsafeJournalPath(str(shown), "is not a regular file")
     return fd
 
 

@@ -295,8 +295,7 @@ class SessionManager:
         check_name(session_id, "session_id")
         check_performer(performer_id)
         if self._info(user_id, session_id) is None:
-            self.owner_of(session_id)  # SessionNotFound if nobody has it
-            raise SessionUserMismatch(f"session {session_id!r} belongs to another user, not to {user_id!r}")
+            raise self._not_theirs(user_id, session_id)
         with self._lock(user_id):
             info = self._info(user_id, session_id)
             if info.ended is not None:
@@ -349,8 +348,22 @@ class SessionManager:
         return name
 
     def read(self, user_id: str, session_id: str):
-        """Every committed record of one session's journal (``drafts.journal.JournalReadout``)."""
-        return read_session(self.root, user_id, session_id)
+        """Every committed record of one session's journal (``drafts.journal.JournalReadout``).
+
+        SessionNotFound if nobody started ``session_id``, SessionUserMismatch if
+        another user did; JournalError if its journal cannot be read.
+        """
+        try:
+            return read_session(self.root, user_id, session_id)
+        except FileNotFoundError:
+            raise self._not_theirs(user_id, session_id) from None
+
+    def _not_theirs(self, user_id: str, session_id: str) -> SessionError:
+        """Why ``user_id`` has no session ``session_id``: the error to raise (it raises SessionNotFound itself
+        if nobody ever started that session)."""
+        if self.owner_of(session_id) == user_id:  # theirs a moment ago: set aside since
+            return SessionNotFound(f"no session {session_id!r} for user {user_id!r} under {self.root}")
+        return SessionUserMismatch(f"session {session_id!r} belongs to another user, not to {user_id!r}")
 
 
 def _name_ok(name: str) -> bool:

@@ -27,6 +27,14 @@ def _payload_map(draft: Any, lens_id: str) -> PMap:
     return draft.payload
 
 
+def _field_of(payload: PMap, field: str, kind: type, kind_name: str) -> Any:
+    """``payload[field]`` if it is a ``kind``; TypeError naming the field and what came otherwise."""
+    value = payload.get(field)
+    if not isinstance(value, kind):
+        raise TypeError(f"payload[{field!r}] must be a {kind_name}, got {type(value).__name__}")
+    return value
+
+
 @attrs.frozen
 class SourceParams:
     """``values``: the payloads to emit, in order."""
@@ -95,10 +103,7 @@ class SplitParams:
 def split_list(draft: Any, params: SplitParams):
     """One output (variant) per element of ``payload[field]``, in list order."""
     payload = _payload_map(draft, "list.split")
-    items = payload.get(params.field)
-    if not isinstance(items, PVector):
-        raise TypeError(f"payload[{params.field!r}] must be a list, got {type(items).__name__}")
-    for item in items:
+    for item in _field_of(payload, params.field, PVector, "list"):
         yield payload.set(params.field, item) if params.keep_others else item
 
 
@@ -166,7 +171,4 @@ class UpperParams:
 def upper_text(draft: Any, params: UpperParams):
     """Upper-case one str field of an object payload."""
     payload = _payload_map(draft, "text.upper")
-    value = payload.get(params.field)
-    if not isinstance(value, str):
-        raise TypeError(f"payload[{params.field!r}] must be a str, got {type(value).__name__}")
-    yield payload.set(params.field, value.upper())
+    yield payload.set(params.field, _field_of(payload, params.field, str, "str").upper())

@@ -125,6 +125,23 @@ def test_demo_makes_clips_runs_the_four_media_lenses_and_exits_0(tmp_path):
     assert {p.name: p.read_bytes() for p in (demo / "out" / "proxies").iterdir() if p.is_file()} == before
 
 
+def test_make_clip_writes_the_same_bytes_for_the_same_call_and_other_bytes_for_another(tmp_path):
+    from derived.command.demo import make_clip
+
+    first, again = make_clip(tmp_path / "a.mp4"), make_clip(tmp_path / "b.mp4")
+    later = make_clip(tmp_path / "c.mp4", first_frame=3)
+    toned = make_clip(tmp_path / "d.mkv", size=None, sample_rate=8000, seconds=0.2, encode=["-c:a", "pcm_s16le"])
+    assert first.read_bytes() == again.read_bytes() != later.read_bytes()
+    assert toned.stat().st_size > 0 and toned.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # a Matroska file
+
+
+def test_make_clip_names_the_clip_and_ffmpeg_s_complaint_when_ffmpeg_fails(tmp_path):
+    from derived.command.demo import make_clip
+
+    with pytest.raises(RuntimeError, match=r"could not make the sample clip .*bad\.mp4: .*no-such-encoder"):
+        make_clip(tmp_path / "bad.mp4", encode=["-c:v", "no-such-encoder"])
+
+
 def _journaled_session(root):
     code = f"""
 from derived import Workspace
@@ -172,22 +189,18 @@ def test_sessions_errors_exit_2(tmp_path):
     assert damaged.returncode == 2 and f"{session_id}.jsonl:2: not valid JSON" in damaged.stderr
 
 
-def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
-    import os
-    import signal
-    import time
-
+def slow_proxy_pipeline(tmp_path, executor="serial"):
+    """12 sample clips to ProRes HQ at full size: long enough to signal a run mid-encode."""
     from derived.command.demo import make_sample_clips
-    from drafts import media_draft
-    from lenses.media import probe
 
     clips = make_sample_clips(tmp_path / "clips")
-    for i in range(3):  # more clips, so the interrupt lands mid-run
+    for i in range(3):  # more clips, so a signal lands mid-run
         for clip in clips[:4]:
             (tmp_path / "clips" / f"{i}_{clip.name}").write_bytes(clip.read_bytes())
-    pipeline = write(tmp_path, """
+    return write(tmp_path, f"""
         [pipeline]
         output = "out"
+        executor = "{executor}"
         [[sources]]
         id = "clips"
         glob = "clips/*.mov"
@@ -195,8 +208,19 @@ def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
         id = "proxy"
         lens = "media.proxy"
         input = "clips"
-        params = { codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{source_name}", output_directory = "out/proxies" }
+        params = {{ codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{{source_name}}", output_directory = "out/proxies" }}
     """)
+
+
+def test_ctrl_c_stops_a_run_cleanly_and_leaves_no_partial_output(tmp_path):
+    import os
+    import signal
+    import time
+
+    from drafts import media_draft
+    from lenses.media import probe
+
+    pipeline = slow_proxy_pipeline(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "derived", "run", str(pipeline)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     proxies = tmp_path / "out" / "proxies"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 from tests.test_cli import draftlens, write
 
@@ -116,12 +115,6 @@ def test_a_damaged_cache_is_named_and_no_cache_still_runs(tmp_path):
     assert _ran(path, "--no-cache") == 4
 
 
-def _clip(binary: str, path, seconds: float = 0.4) -> None:
-    subprocess.run([binary, "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size=64x48:rate=25:duration={seconds}", "-c:v", "libx264", "-threads", "1",
-                    "-pix_fmt", "yuv420p", str(path)], check=True, timeout=120)
-
-
 MEDIA = """
     [pipeline]
     output = "out"
@@ -142,20 +135,19 @@ MEDIA = """
 
 
 def test_media_jobs_rerun_only_for_a_missing_output_a_changed_clip_or_an_earlier_failure(tmp_path):
-    from lenses.media.engine import FFmpegEngine
+    from derived.command.demo import make_clip, write_corrupt_clip
 
-    binary = FFmpegEngine.pinned().path
     (tmp_path / "clips").mkdir()
     for name in ("a", "b"):
-        _clip(binary, tmp_path / "clips" / f"{name}.mp4")
-    (tmp_path / "clips" / "c.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+        make_clip(tmp_path / "clips" / f"{name}.mp4")
+    write_corrupt_clip(tmp_path / "clips" / "c.mp4")
     path = write(tmp_path, MEDIA)
     first = draftlens("run", str(path), "--json")
     assert first.returncode == 1, first.stderr  # c.mp4 is corrupt
     assert json.loads(first.stdout)["counts"]["ran"] == 3
     assert _plan(path) == {("proxy", 0): "reused", ("proxy", 1): "reused", ("proxy", 2): "earlier failure"}
     (tmp_path / "out" / "proxies" / "a_proxy.mp4").unlink()  # deleted by hand: made again
-    _clip(binary, tmp_path / "clips" / "b.mp4", seconds=0.6)  # a changed clip
+    make_clip(tmp_path / "clips" / "b.mp4", seconds=0.6)  # a changed clip
     assert _plan(path) == {("proxy", 0): "output missing or changed", ("proxy", 1): "new input",
                            ("proxy", 2): "earlier failure"}
     again = draftlens("run", str(path), "--json")

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,3 +67,18 @@ def test_the_command_never_shows_a_traceback_for_a_pipeline_file(tmp_path, doc, 
                           timeout=120, env={**os.environ, "PYTHONHASHSEED": "0"})
     assert proc.returncode in (0, 2), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+
+@pytest.mark.parametrize("reader", ["load_pipeline", "pipeline_output"])
+def test_a_pipeline_file_that_is_not_utf8_or_whose_pipeline_is_no_table_is_a_pipeline_error(tmp_path, reader):
+    from derived.command import pipeline
+
+    read = getattr(pipeline, reader)
+    path = tmp_path / "pipeline.toml"
+    path.write_bytes(b'[pipeline]\noutput = "caf\xe9"\n')  # Latin-1; TOML is UTF-8
+    with pytest.raises(PipelineError, match=r"pipeline\.toml: not valid TOML: 'utf-8' codec can't decode byte 0xe9"):
+        read(path)
+    path.write_text("pipeline = 3\n")
+    with pytest.raises(PipelineError, match="^pipeline: expected a table$"):
+        read(path)

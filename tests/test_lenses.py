@@ -106,7 +106,7 @@ def test_builtin_source_pick_rename():
 def test_builtin_split_format_upper():
     assert _run("list.split", {"items": [1, 2], "k": 0}, field="items") == [1, 2]
     assert _run("list.split", {"items": [1], "k": 0}, field="items", keep_others=True) == [{"items": 1, "k": 0}]
-    with pytest.raises(TypeError, match="must be a list"):
+    with pytest.raises(TypeError, match=r"^payload\['items'\] must be a list, got str$"):
         _run("list.split", {"items": "no"}, field="items")
     assert _run("text.format", {"name": "clip", "n": 3}, template="{name}-{n:03d}")[0]["text"] == "clip-003"
     with pytest.raises(ParamsError, match="plain field name"):
@@ -116,6 +116,10 @@ def test_builtin_split_format_upper():
     assert _run("text.upper", {"text": "abc"})[0]["text"] == "ABC"
     with pytest.raises(TypeError, match="needs a draft whose payload is an object"):
         _run("text.upper", ["list"])
+    with pytest.raises(TypeError, match=r"^payload\['text'\] must be a str, got int$"):
+        _run("text.upper", {"text": 7})
+    with pytest.raises(TypeError, match=r"^payload\['label'\] must be a str, got NoneType$"):
+        _run("text.upper", {"text": "a"}, field="label")
 
 
 def test_output_and_frame_context():

@@ -30,6 +30,7 @@ from drafts import Store, media_draft, pack_drafts
 from drafts.files import create_temporary, publish, write_file_atomically
 from lenses.media import AudioSpec, ProxySpec, ThumbnailSpec, proxy
 from lenses.media.ledger import LEDGER_DIRECTORY, owner_problem
+from tests.test_cli import slow_proxy_pipeline
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -401,31 +402,6 @@ def _ffmpeg_children_of(marker: str) -> list[int]:
     return found
 
 
-def _slow_proxy_pipeline(tmp_path: Path, executor: str) -> Path:
-    """12 sample clips to ProRes HQ at full size: long enough to signal a run mid-encode."""
-    from derived.command.demo import make_sample_clips
-
-    clips = make_sample_clips(tmp_path / "clips")
-    for i in range(3):
-        for clip in clips[:4]:
-            (tmp_path / "clips" / f"{i}_{clip.name}").write_bytes(clip.read_bytes())
-    pipeline = tmp_path / "pipeline.toml"
-    pipeline.write_text(textwrap.dedent(f"""
-        [pipeline]
-        output = "out"
-        executor = "{executor}"
-        [[sources]]
-        id = "clips"
-        glob = "clips/*.mov"
-        [[lenses]]
-        id = "proxy"
-        lens = "media.proxy"
-        input = "clips"
-        params = {{ codec = "prores_hq", container = "mov", resolution = "same", naming_template = "{{source_name}}", output_directory = "out/proxies" }}
-    """))
-    return pipeline
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code", "executor"), [
     (signal.SIGTERM, 143, "serial"),
@@ -433,7 +409,7 @@ def _slow_proxy_pipeline(tmp_path: Path, executor: str) -> Path:
     (signal.SIGTERM, 143, "processes:2"),
 ])
 def test_sigterm_and_sighup_stop_ffmpeg_and_leave_no_partial_output(tmp_path, signum, code, executor):
-    pipeline = _slow_proxy_pipeline(tmp_path, executor)
+    pipeline = slow_proxy_pipeline(tmp_path, executor)
     proc = subprocess.Popen([sys.executable, "-m", "derived", "run", str(pipeline)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     proxies = tmp_path / "out" / "proxies"

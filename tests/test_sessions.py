@@ -133,6 +133,20 @@ def test_ending_twice_is_already_closed(tmp_path):
     assert len(read_journal(m.journal("ana", s.session_id)).records) == 2
 
 
+
+def test_reading_a_session_that_is_not_the_users_says_whose_it_is_like_ending_it(tmp_path, monkeypatch):
+    m = SessionManager(tmp_path)
+    s = m.start("ana", "ana")
+    assert [r["event"] for r in m.read("ana", s.session_id).records] == ["start"]
+    with pytest.raises(SessionUserMismatch, match=f"session '{s.session_id}' belongs to another user, not to 'bo'"):
+        m.read("bo", s.session_id)
+    with pytest.raises(SessionNotFound, match="no session 'sess_nope' was started"):
+        m.read("ana", "sess_nope")
+    # Gone between the read and the look-up (set aside meanwhile): not found for that user, not "another user's".
+    monkeypatch.setattr("drafts.sessions.read_session", lambda *a: (_ for _ in ()).throw(FileNotFoundError()))
+    with pytest.raises(SessionNotFound, match=f"no session '{s.session_id}' for user 'ana'"):
+        m.read("ana", s.session_id)
+
 def test_every_error_is_a_session_error():
     for exc in (SessionUserMismatch, SessionNotFound, SessionAlreadyClosed, ActiveSessionExists,
                 InvalidSessionArgument):

@@ -9,6 +9,7 @@ the pure-lens example the README's REPL section reads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from drafts import OutputOf, Store, make_draft, pack_drafts
@@ -17,13 +18,23 @@ from ..caps import Caps
 from ..recompute import recompute_derived
 from ..state import DerivedState
 
-__all__ = ["SAMPLE_CLIPS", "CORRUPT_CLIP", "demo_store", "make_sample_clips", "run_demo", "write_demo_pipeline"]
+__all__ = [
+    "CORRUPT_CLIP",
+    "SAMPLE_CLIPS",
+    "demo_store",
+    "make_clip",
+    "make_sample_clips",
+    "run_demo",
+    "write_corrupt_clip",
+    "write_demo_pipeline",
+]
+
+_H264 = ("-c:v", "libx264", "-threads", "1", "-pix_fmt", "yuv420p")  # H.264 4:2:0, one thread
 
 # name -> (lavfi video size or None, audio sample rate or None, encoder argv)
 SAMPLE_CLIPS: dict[str, tuple[str | None, int | None, list[str]]] = {
-    "harbour_dawn.mov": ("640x360", 48000, ["-c:v", "libx264", "-threads", "1", "-pix_fmt", "yuv420p",
-                                            "-c:a", "aac", "-ac", "2", "-timecode", "01:00:00:00"]),
-    "market.mp4": ("320x240", 44100, ["-c:v", "libx264", "-threads", "1", "-pix_fmt", "yuv420p", "-c:a", "aac"]),
+    "harbour_dawn.mov": ("640x360", 48000, [*_H264, "-c:a", "aac", "-ac", "2", "-timecode", "01:00:00:00"]),
+    "market.mp4": ("320x240", 44100, [*_H264, "-c:a", "aac"]),
     "night_ferry.mkv": ("426x240", 48000, ["-c:v", "mjpeg", "-q:v", "5", "-c:a", "pcm_s16le", "-ac", "2"]),
     "interview.mov": ("480x270", 48000, ["-c:v", "prores_ks", "-profile:v", "0", "-c:a", "pcm_s16le"]),
 }
@@ -31,34 +42,62 @@ CORRUPT_CLIP = "broken_card.mp4"
 _SECONDS = 2
 
 
-def make_sample_clips(directory: str | Path) -> list[Path]:
-    """Write the sample clips (and one corrupt file) into ``directory``; return their paths.
+def make_clip(
+    path: str | Path,
+    *,
+    size: str | None = "64x48",
+    sample_rate: int | None = None,
+    seconds: float = 0.4,
+    first_frame: int = 0,
+    encode: Sequence[str] = _H264,
+) -> Path:
+    """Write one lavfi test clip to ``path`` with the pinned FFmpeg; return the path.
 
-    Clips are lavfi test patterns with a tone, encoded by the pinned FFmpeg,
-    so the demo needs nothing but the installed package.
+    ``size``: the test pattern's ``WIDTHxHEIGHT`` in pixels (``None``: no
+    video); ``sample_rate``: a 330 Hz tone at that rate in Hz (``None``: no
+    audio); ``seconds``: the duration of both; ``first_frame``: frames cut from
+    the start (clips that differ in content, not only in name); ``encode``: the
+    encoder argv (default H.264 4:2:0, one thread). The container follows the
+    file's ending. Bit-exact flags make the same call write the same bytes
+    every time. Raises ``RuntimeError`` (with FFmpeg's stderr) if FFmpeg fails.
     """
     from lenses.media.engine import FFmpegEngine
     from lenses.media.run import run_ffmpeg
 
+    path = Path(path)
+    argv = [FFmpegEngine.pinned().path, "-hide_banner", "-nostdin", "-v", "error", "-y"]
+    if size:
+        trim = f",trim=start_frame={first_frame}" if first_frame else ""
+        argv += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}{trim}"]
+    if sample_rate:
+        argv += ["-f", "lavfi", "-i", f"sine=frequency=330:sample_rate={sample_rate}:duration={seconds}"]
+    bitexact = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact"]  # same bytes every time
+    outcome = run_ffmpeg([*argv, *encode, *bitexact, f"file:{path}"])
+    if outcome.exit_code != 0:
+        raise RuntimeError(f"could not make the sample clip {path}: {outcome.launch_error or outcome.stderr}")
+    return path
+
+
+def write_corrupt_clip(path: str | Path) -> Path:
+    """What a failing card reader leaves at ``path``: an MP4's first bytes, then noise (no moov atom)."""
+    path = Path(path)
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes((i * 7919 + 13) % 251 for i in range(40_000)))
+    return path
+
+
+def make_sample_clips(directory: str | Path) -> list[Path]:
+    """Write the sample clips (and one corrupt file) into ``directory``; return their paths.
+
+    Clips are lavfi test patterns with a tone, encoded by the pinned FFmpeg
+    (``make_clip``), so the demo needs nothing but the installed package.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    binary = FFmpegEngine.pinned().path
-    paths = []
-    for name, (size, rate, encode) in SAMPLE_CLIPS.items():
-        path = directory / name
-        argv = [binary, "-hide_banner", "-nostdin", "-v", "error", "-y"]
-        if size:
-            argv += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={_SECONDS}"]
-        if rate:
-            argv += ["-f", "lavfi", "-i", f"sine=frequency=330:sample_rate={rate}:duration={_SECONDS}"]
-        bitexact = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact"]  # same bytes every time
-        outcome = run_ffmpeg([*argv, *encode, *bitexact, f"file:{path}"])
-        if outcome.exit_code != 0:
-            raise RuntimeError(f"could not make the sample clip {path}: {outcome.launch_error or outcome.stderr}")
-        paths.append(path)
-    broken = directory / CORRUPT_CLIP  # what a failing card reader leaves: the right name, no moov atom
-    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes((i * 7919 + 13) % 251 for i in range(40_000)))
-    paths.append(broken)
+    paths = [
+        make_clip(directory / name, size=size, sample_rate=rate, seconds=_SECONDS, encode=encode)
+        for name, (size, rate, encode) in SAMPLE_CLIPS.items()
+    ]
+    paths.append(write_corrupt_clip(directory / CORRUPT_CLIP))
     return paths
 
 

@@ -200,13 +200,7 @@ def create_app(root: str | os.PathLike) -> FastAPI:
 
     @app.get("/session_manager/users/{user_id}/sessions/{session_id}", response_model=SessionRecords)
     def session(user_id: str, session_id: str) -> SessionRecords:
-        try:
-            readout = manager.read(user_id, session_id)
-        except FileNotFoundError:
-            if manager.owner_of(session_id) != user_id:  # SessionNotFound if nobody has it
-                raise SessionUserMismatch(
-                    f"session {session_id!r} belongs to another user, not to {user_id!r}") from None
-            raise SessionNotFound(f"no session {session_id!r} for user {user_id!r}") from None
+        readout = manager.read(user_id, session_id)  # SessionNotFound (404) or SessionUserMismatch (403)
         return SessionRecords(user_id=user_id, session_id=session_id, records=list(readout.records),
                               torn_tail=readout.torn_tail)
 

@@ -148,16 +148,9 @@ def load_pipeline(path: str | Path, registry: Registry | None = None) -> Pipelin
     here; errors: ``PipelineError`` naming the key path.
     """
     path = Path(path).resolve()
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: no such pipeline file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PipelineError(f"{path}: not valid TOML: {exc}") from None
+    doc = _read_document(path)
     _check_keys(doc, _TOP, "(top level)")
-    settings = doc.get("pipeline", {})
-    if not isinstance(settings, dict):
-        raise PipelineError("pipeline: expected a table")
+    settings = _pipeline_table(doc)
     _check_keys(settings, _PIPELINE, "pipeline")
     executor = parse_executor(settings.get("executor", "serial"), "pipeline.executor")
     output = _output_of(path, settings)
@@ -247,16 +240,26 @@ def pipeline_output(path: str | Path) -> Path:
     loading the pipeline: nothing is fingerprinted or imported. Raises PipelineError like ``load_pipeline``.
     """
     path = Path(path).resolve()
+    return _output_of(path, _pipeline_table(_read_document(path)))
+
+
+def _read_document(path: Path) -> dict:
+    """The pipeline file's TOML document; PipelineError naming the file if it is missing, not UTF-8
+    or not TOML (TOML files are UTF-8: toml.io, "Spec")."""
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{path}: no such pipeline file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PipelineError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _pipeline_table(doc: dict) -> dict:
+    """The ``[pipeline]`` table (empty if absent); PipelineError if ``pipeline`` is not a table."""
     settings = doc.get("pipeline", {})
     if not isinstance(settings, dict):
         raise PipelineError("pipeline: expected a table")
-    return _output_of(path, settings)
+    return settings
 
 
 def _registry(modules: tuple, folder: Path, base: Registry | None) -> Registry:
