@@ -144,3 +144,17 @@ def test_keyboard_interrupt_in_a_lens_stops_a_dask_recompute(cluster):
     store = Store.empty().add_draft(carrier).add_lens_instance("x", "promise.interrupt", carrier.id)
     with pytest.raises(KeyboardInterrupt):
         recompute_derived(store, registry=Registry((interrupt,)), executor=DaskExecutor(cluster))
+
+
+def test_independent_instances_overlap_on_dask(cluster, tmp_path):
+    # Issue 18: instances are not run one after another. "waits" frame 0 waits (up to 30 s) for the mark
+    # "marks" frame 0 makes: only if both instances' tasks are on the cluster at once does it see it.
+    carrier = pack_drafts([make_draft({"n": i}) for i in range(4)])
+    store = (Store.empty().add_draft(carrier)
+             .add_lens_instance("waits", "test.rendezvous", carrier.id,
+                                {"directory": str(tmp_path), "wait": "b", "wait_n": 0})
+             .add_lens_instance("marks", "test.rendezvous", carrier.id,
+                                {"directory": str(tmp_path), "mark": "b", "mark_n": 0}))
+    state = recompute_derived(store, registry=REG, executor=DaskExecutor(cluster))
+    assert not state.warnings
+    assert [d.payload["met"] for d in state.outputs("waits")] == [True] * 4
