@@ -143,3 +143,63 @@ def test_a_dead_worker_fails_its_chunk_without_retry(tmp_path):
 def test_process_executor_checks_its_arguments():
     with pytest.raises(ValueError, match="max_workers"):
         ProcessExecutor(0)
+
+
+SLOW_LENS = '''
+import time
+from lenses import lens
+
+@lens("kill.slow", version="1")
+def slow(draft, params):
+    time.sleep(0.3)
+    yield {"n": draft.payload["n"]}
+'''
+
+
+def _alive_with(marker: str) -> list[int]:
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    cmdline = fh.read()
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    state = fh.read().rsplit(b")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if marker.encode() in cmdline and state != b"Z":
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_workers_stop_when_the_run_is_killed_outright(tmp_path):
+    # A SIGKILLed `draftlens run --executor processes:2` cannot stop its workers itself; each gets SIGTERM from the
+    # kernel (PR_SET_PDEATHSIG): idle, it exits at once; busy, it unwinds its job within the 10 s grace.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "slowlens_kill.py").write_text(SLOW_LENS)
+    values = ", ".join(f"{{n = {i}}}" for i in range(16))
+    (tmp_path / "pipeline.toml").write_text(
+        f'[pipeline]\noutput = "out"\nexecutor = "processes:2"\nlens_modules = ["slowlens_kill"]\n'
+        f'[[sources]]\nid = "nums"\ndrafts = [{values}]\n[[lenses]]\nid = "s"\nlens = "kill.slow"\ninput = "nums"\n')
+    marker = str(tmp_path / "pipeline.toml")
+    for delay in (0.8, 1.6):
+        run = subprocess.Popen([sys.executable, "-m", "derived", "run", "--no-cache", marker], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        run.kill()
+        run.wait()
+        deadline = time.monotonic() + 20
+        while _alive_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _alive_with(marker)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left, f"workers still running 20 s after their parent was killed (delay {delay} s): {left}"
