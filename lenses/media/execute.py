@@ -46,8 +46,8 @@ from drafts.media import MediaError, file_status_key, source_change
 
 from ..result import COMPLETED, FAILED, ExecutionResult
 from .argv import decode_argv, header_argv
-from .jobs import JobPlan
 from .errors import NotWhole
+from .jobs import JobPlan
 from .ledger import owner_problem, publish_recorded
 from .mediainfo import (
     audio_streams_with_sound,

@@ -162,7 +162,11 @@ def _top_boxes(fh, size_on_disk: int) -> list[tuple[bytes, int, int, int]]:
         if len(head) < 8:
             raise NotWhole(f"{size_on_disk - pos} stray byte(s) at offset {pos}, after the last whole box")
         size, kind = struct.unpack_from(">I4s", head)
+        if not all(0x20 <= c <= 0x7E for c in kind):
+            raise NotWhole(f"{size_on_disk - pos} byte(s) at offset {pos} that are not a box (type {kind!r})")
         header = 8
+        if size == 0 and kind != b"mdat":  # "to the end of the file": only media data is ever written so
+            raise NotWhole(f"box {kind!r} at offset {pos} has no size")
         if size == 1:
             if len(head) < 16:
                 raise NotWhole(f"box {kind!r} at offset {pos}: its 64-bit size is cut off")
