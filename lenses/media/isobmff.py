@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import struct
+from itertools import accumulate
 from typing import Any
 
 from .errors import NotReadHere, NotWhole
@@ -211,16 +212,17 @@ def _full_box_table(data: bytes, span: tuple[int, int] | None, fmt: str, what: s
     return list(struct.iter_unpack(fmt, data[start + 8:start + 8 + count * width]))
 
 
-def _sample_sizes(data: bytes, span: tuple[int, int] | None) -> list[int]:
+def _sample_sizes(data: bytes, span: tuple[int, int] | None) -> tuple[int, int, tuple[int, ...]]:
+    """``(fixed size or 0, sample count, sizes when not fixed)`` of an ``stsz`` box."""
     if span is None:
-        return []
+        return 0, 0, ()
     start, end = span
     fixed, count = struct.unpack_from(">II", data, start + 4)
     if fixed:
-        return [fixed] * count
+        return fixed, count, ()
     if start + 12 + 4 * count > end:
         raise NotWhole(f"stsz lists {count} sample sizes but its box holds only {(end - start - 12) // 4}")
-    return list(struct.unpack_from(f">{count}I", data, start + 12))
+    return 0, count, struct.unpack_from(f">{count}I", data, start + 12)
 
 
 def _chunk_extents(data: bytes, stbl: tuple[int, int], track: int) -> list[tuple[int, int]]:
@@ -228,17 +230,19 @@ def _chunk_extents(data: bytes, stbl: tuple[int, int], track: int) -> list[tuple
     offsets = [o for (o,) in _full_box_table(data, _child(data, *stbl, b"stco"), ">I", "stco")]
     offsets += [o for (o,) in _full_box_table(data, _child(data, *stbl, b"co64"), ">Q", "co64")]
     runs = _full_box_table(data, _child(data, *stbl, b"stsc"), ">III", "stsc")
-    sizes = _sample_sizes(data, _child(data, *stbl, b"stsz"))
+    fixed, count, sizes = _sample_sizes(data, _child(data, *stbl, b"stsz"))
+    ends = None if fixed else [0, *accumulate(sizes)]  # byte position of each sample within the track
     extents, sample = [], 0
     for n, (first, per_chunk, _description) in enumerate(runs):
         last = runs[n + 1][0] - 1 if n + 1 < len(runs) else len(offsets)
+        if first < 1 or last > len(offsets) or sample + (last - first + 1) * per_chunk > count:
+            raise NotWhole(f"track {track}: the sample table maps more samples or chunks than it lists")
         for chunk in range(first, last + 1):
-            if chunk - 1 >= len(offsets) or sample + per_chunk > len(sizes):
-                raise NotWhole(f"track {track}: the sample table maps more samples or chunks than it lists")
-            extents.append((offsets[chunk - 1], sum(sizes[sample:sample + per_chunk])))
+            length = per_chunk * fixed if fixed else ends[sample + per_chunk] - ends[sample]
+            extents.append((offsets[chunk - 1], length))
             sample += per_chunk
-    if sample != len(sizes):
-        raise NotWhole(f"track {track}: {len(sizes)} samples listed, {sample} placed in chunks")
+    if sample != count:
+        raise NotWhole(f"track {track}: {count} samples listed, {sample} placed in chunks")
     return extents
 
 
