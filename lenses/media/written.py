@@ -14,7 +14,12 @@ writes are read here instead, by small readers of their headers:
 - JPEG / PNG (``stills``): start to end-of-image marker; every PNG chunk's
   CRC;
 - WAV (``riff.read_wav``): the RIFF and data sizes, written at the end,
-  match the file.
+  match the file;
+- FLAC and Ogg Opus/Vorbis (``xiph``): STREAMINFO's sample count against the
+  last frame (CRC-16 checked); Ogg pages tiling the file to an end-of-stream
+  page whose CRC checks;
+- MP3 (``mpegaudio.read_mp3``): every frame walked, matching the counts of
+  the Info frame FFmpeg fills in at the end.
 
 A file cut, empty or malformed raises ``NotWhole`` — a ``verification``
 failure, as a file that did not probe was before. Each reader gives the
@@ -26,11 +31,13 @@ it set up the encoders): ``pix_fmt`` of a video stream and
 ``channel_layout`` of an audio stream, when the file agrees on the stream's
 kind and channel count.
 
-**The deliberate fallback** (``FFMPEG_READS``): MXF, FLAC, Ogg and MP3
-outputs, and any file a reader declines (``NotReadHere``: a fragmented
-movie, a rotated track, a drop-frame timecode, a codec tag it does not map),
-are read by FFmpeg as before (``argv.header_argv``, one process). Nothing is
-retried: a file that is not whole fails here and never reaches FFmpeg.
+**The deliberate fallback** (``FFMPEG_READS``): MXF outputs (KLV metadata
+sets, partitions and index tables: a reader worth its own issue), and any
+file a reader declines (``NotReadHere``: a fragmented movie, a rotated
+track, a drop-frame timecode, a codec tag it does not map, an Ogg file with
+two streams), are read by FFmpeg as before (``argv.header_argv``, one
+process); the job's message says so. Nothing is retried: a file that is not
+whole fails here and never reaches FFmpeg.
 """
 
 from __future__ import annotations
@@ -42,8 +49,10 @@ from .errors import NotReadHere, NotWhole
 from .isobmff import read_movie
 from .matroska import read_matroska
 from .mediainfo import CHANNEL_LAYOUTS, parse_output_dump
+from .mpegaudio import read_mp3
 from .riff import read_wav
 from .stills import read_jpeg, read_png
+from .xiph import read_flac, read_ogg
 
 __all__ = ["READERS", "FFMPEG_READS", "read_written", "output_format", "as_dumped"]
 
@@ -54,9 +63,10 @@ READERS: dict[tuple[str, str], Callable[[str], dict[str, Any]]] = {
     ("thumbnail", "jpg"): read_jpeg, ("thumbnail", "png"): read_png,
     ("audio", "wav"): read_wav, ("audio", "m4a"): read_movie,
     ("audio", "mka"): read_matroska, ("audio", "webm"): read_matroska,
+    ("audio", "flac"): read_flac, ("audio", "ogg"): read_ogg, ("audio", "mp3"): read_mp3,
 }
 # Outputs FFmpeg reads back (one header read, as before): formats with no reader here.
-FFMPEG_READS = frozenset({("proxy", "mxf"), ("audio", "flac"), ("audio", "ogg"), ("audio", "mp3")})
+FFMPEG_READS = frozenset({("proxy", "mxf")})
 
 
 def output_format(kind: str, spec: Any) -> tuple[str, str]:
