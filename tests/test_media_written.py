@@ -28,10 +28,11 @@ from lenses.media.isobmff import read_movie
 from lenses.media.matroska import read_matroska
 from lenses.media.mediainfo import parse_input_dump, parse_output_dump
 from lenses.media.mpegaudio import read_mp3
+from lenses.media.mxf import read_mxf
 from lenses.media.riff import read_wav
 from lenses.media.run import run_ffmpeg
 from lenses.media.stills import read_jpeg, read_png
-from lenses.media.written import FFMPEG_READS, READERS, as_dumped, read_written
+from lenses.media.written import READERS, as_dumped, read_written
 from lenses.media.xiph import read_flac, read_ogg
 from lenses.result import COMPLETED, FAILED
 from tests.media_fixtures import media  # noqa: F401
@@ -54,6 +55,10 @@ CASES = {
     "opus": (audio, lambda d: AudioSpec("opus", 48000, "same", "ogg", "{source_name}", d), "av", read_ogg),
     "vorbis": (audio, lambda d: AudioSpec("vorbis", "same", "same", "ogg", "{source_name}", d), "av", read_ogg),
     "mp3": (audio, lambda d: AudioSpec("mp3", "same", "same", "mp3", "{source_name}", d), "av", read_mp3),
+    "mxf": (proxy, lambda d: ProxySpec("prores_proxy", "mxf", "same", "{source_name}", d), "av", read_mxf),
+    "mxf-dnxhr": (proxy, lambda d: ProxySpec("dnxhr_lb", "mxf", "same", "{source_name}", d), "big", read_mxf),
+    "mxf-silent": (proxy, lambda d: ProxySpec("prores_lt", "mxf", "same", "{source_name}", d, audio=False), "av",
+                   read_mxf),
 }
 _made: dict[str, str] = {}
 
@@ -292,13 +297,29 @@ def test_a_verified_job_starts_ffmpeg_once(media, tmp_path, monkeypatch, label):
     assert len(calls) == 1 and "read by FFmpeg" not in result.message
 
 
-def test_the_fallback_formats_are_read_by_ffmpeg_and_say_so(media, tmp_path, monkeypatch):  # noqa: F811
-    assert ("proxy", "mxf") in FFMPEG_READS and not FFMPEG_READS & set(READERS)
+def test_every_format_draftlens_writes_has_a_reader():
+    from lenses.media.codecs import AUDIO_CONTAINERS, IMAGE_FORMATS, PROXY_CONTAINERS
+
+    writable = ({("proxy", c) for c in PROXY_CONTAINERS} | {("audio", c) for c in AUDIO_CONTAINERS}
+                | {("thumbnail", f) for f in IMAGE_FORMATS})
+    assert writable == set(READERS)
+
+
+def test_a_drop_frame_timecode_is_read_by_ffmpeg_and_says_so(media, tmp_path, monkeypatch):  # noqa: F811
+    """The natural fallback: the MOV reader leaves drop-frame timecodes to FFmpeg; one more process, said."""
+    source = str(tmp_path / "df.mov")
+    made = run_ffmpeg([media.binary, "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                       "testsrc2=size=64x48:rate=30000/1001:duration=0.5", "-c:v", "libx264", "-threads", "1",
+                       "-timecode", "01:00:00;00", source])
+    assert made.exit_code == 0, made.stderr
     calls: list = []
     monkeypatch.setattr(execute_module, "run_ffmpeg", _counting_run(calls))
-    result = _run(proxy, media.av, ProxySpec("prores_proxy", "mxf", "same", "{source_name}", str(tmp_path)))
-    assert result.status == COMPLETED and "(mxf outputs are read by FFmpeg)" in result.message
+    out = tmp_path / "out"
+    out.mkdir()
+    result = _run(proxy, source, ProxySpec("h264", "mov", "same", "{source_name}", str(out)))
+    assert result.status == COMPLETED and "(read by FFmpeg: a drop-frame timecode track)" in result.message
     assert len(calls) == 2 and calls[1] == header_argv(calls[0][0], calls[1][-1][len("file:"):])
+    assert result.outputs[0]["timecode"] == "01:00:00;00"
 
 
 def test_a_file_a_reader_declines_is_read_by_ffmpeg_and_says_why(media, tmp_path, monkeypatch):  # noqa: F811
@@ -312,7 +333,13 @@ def test_a_file_a_reader_declines_is_read_by_ffmpeg_and_says_why(media, tmp_path
     assert result.status == COMPLETED and "(read by FFmpeg: a fragmented movie)" in result.message
 
 
-def test_a_cut_fallback_format_still_fails(media, tmp_path, monkeypatch):  # noqa: F811
+def test_a_cut_file_a_reader_declines_still_fails(media, tmp_path, monkeypatch):  # noqa: F811
+    from lenses.media import written as written_module
+
+    def declines(path):
+        raise NotReadHere("a fragmented movie")
+
+    monkeypatch.setitem(written_module.READERS, ("proxy", "mov"), declines)
     monkeypatch.setattr(execute_module, "run_ffmpeg", _cutting_run(lambda n: 200))
-    result = _run(proxy, media.av, ProxySpec("prores_proxy", "mxf", "same", "{source_name}", str(tmp_path)))
+    result = _run(proxy, media.av, CASES["mov"][1](str(tmp_path)))
     assert (result.status, result.failure_class) == (FAILED, "verification"), result.message

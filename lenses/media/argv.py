@@ -249,8 +249,9 @@ def probe_argv(engine_path: str, path: str) -> list[str]:
 def header_argv(engine_path: str, path: str) -> list[str]:
     """The cheapest header read (no output: FFmpeg exits 1 after printing the dump).
 
-    Used to verify a job's own output, where only the dump matters; 2-3 ms
-    cheaper than ``probe_argv``, whose exit code is meaningful.
+    Used to verify a job's own output that no in-process reader reads (a
+    file a reader declines: ``written``), where only the dump matters; 2-3 ms cheaper than ``probe_argv``, whose exit code is
+    meaningful.
     """
     return [engine_path, *GLOBAL_ARGS, "-i", _file(path)]
 

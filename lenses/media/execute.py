@@ -18,9 +18,10 @@ For a job that writes a file:
    file this job created exclusively beside the final path
    (``drafts.files``); a non-zero exit fails;
 3. verification — the temporary file must be non-empty, whole and hold what
-   the source promised (``verify``), read in-process (``written``; MXF by
-   one read-only FFmpeg run on its header, the documented fallback); the
-   source must not have changed while FFmpeg read it;
+   the source promised (``verify``), read in-process (``written``; a file
+   its reader declines by one read-only FFmpeg run on its header, the
+   documented fallback); the source must not have changed while FFmpeg read
+   it;
 4. publication — the file is recorded in the ledger, fsync'd and moved onto
    the final path: with no-replace semantics if the path was free, and only
    if the same earlier output of ours is still there otherwise.

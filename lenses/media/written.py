@@ -19,7 +19,9 @@ writes are read here instead, by small readers of their headers:
   last frame (CRC-16 checked); Ogg pages tiling the file to an end-of-stream
   page whose CRC checks;
 - MP3 (``mpegaudio.read_mp3``): every frame walked, matching the counts of
-  the Info frame FFmpeg fills in at the end.
+  the Info frame FFmpeg fills in at the end;
+- MXF OP1a (``mxf.read_mxf``): KLVs tiling the file from a closed header
+  partition to the footer it names and the Random Index Pack.
 
 A file cut, empty or malformed raises ``NotWhole`` — a ``verification``
 failure, as a file that did not probe was before. Each reader gives the
@@ -31,13 +33,13 @@ it set up the encoders): ``pix_fmt`` of a video stream and
 ``channel_layout`` of an audio stream, when the file agrees on the stream's
 kind and channel count.
 
-**The deliberate fallback** (``FFMPEG_READS``): MXF outputs (KLV metadata
-sets, partitions and index tables: a reader worth its own issue), and any
-file a reader declines (``NotReadHere``: a fragmented movie, a rotated
-track, a drop-frame timecode, a codec tag it does not map, an Ogg file with
-two streams), are read by FFmpeg as before (``argv.header_argv``, one
-process); the job's message says so. Nothing is retried: a file that is not
-whole fails here and never reaches FFmpeg.
+**The deliberate fallback**: a file a reader declines (``NotReadHere``: a
+fragmented movie, a rotated track, a drop-frame timecode, a codec tag or
+descriptor it does not map, an Ogg file with two streams, MXF with several
+source packages) is read by FFmpeg as before (``argv.header_argv``, one
+process), and the job's message says so ("read by FFmpeg: <why>"). Every
+format draftlens writes has a reader (``READERS``); nothing is retried: a
+file that is not whole fails here and never reaches FFmpeg.
 """
 
 from __future__ import annotations
@@ -50,23 +52,22 @@ from .isobmff import read_movie
 from .matroska import read_matroska
 from .mediainfo import CHANNEL_LAYOUTS, parse_output_dump
 from .mpegaudio import read_mp3
+from .mxf import read_mxf
 from .riff import read_wav
 from .stills import read_jpeg, read_png
 from .xiph import read_flac, read_ogg
 
-__all__ = ["READERS", "FFMPEG_READS", "read_written", "output_format", "as_dumped"]
+__all__ = ["READERS", "read_written", "output_format", "as_dumped"]
 
 # (job kind, container or image format) -> the in-process reader of that output
 READERS: dict[tuple[str, str], Callable[[str], dict[str, Any]]] = {
     ("proxy", "mov"): read_movie, ("proxy", "mp4"): read_movie,
-    ("proxy", "mkv"): read_matroska, ("proxy", "webm"): read_matroska,
+    ("proxy", "mkv"): read_matroska, ("proxy", "webm"): read_matroska, ("proxy", "mxf"): read_mxf,
     ("thumbnail", "jpg"): read_jpeg, ("thumbnail", "png"): read_png,
     ("audio", "wav"): read_wav, ("audio", "m4a"): read_movie,
     ("audio", "mka"): read_matroska, ("audio", "webm"): read_matroska,
     ("audio", "flac"): read_flac, ("audio", "ogg"): read_ogg, ("audio", "mp3"): read_mp3,
 }
-# Outputs FFmpeg reads back (one header read, as before): formats with no reader here.
-FFMPEG_READS = frozenset({("proxy", "mxf")})
 
 
 def output_format(kind: str, spec: Any) -> tuple[str, str]:
@@ -101,15 +102,15 @@ def _with_encoder_fields(info: dict[str, Any], stderr: str) -> dict[str, Any]:
 def read_written(kind: str, spec: Any, path: str, stderr: str) -> tuple[dict[str, Any] | None, str | None]:
     """``(info, None)``: what the output at ``path`` holds; ``(None, why)`` when FFmpeg is to read it.
 
-    ``why`` names the fallback case (``FFMPEG_READS``, or what a reader
-    declined: ``NotReadHere``), and the job's message shows it. ``stderr``:
+    ``why`` names the fallback case (what a reader declined: ``NotReadHere``),
+    and the job's message shows it. ``stderr``:
     the job's own FFmpeg stderr (for its ``Output #0`` dump). Raises NotWhole
     when the file is cut, empty or malformed.
     """
     fmt = output_format(kind, spec)
     reader = READERS.get(fmt)
-    if reader is None:
-        return None, f"{fmt[1]} outputs are read by FFmpeg"
+    if reader is None:  # a format added to the codecs table without a reader: still verified, by FFmpeg
+        return None, f"read by FFmpeg: no reader for {fmt[1]} outputs"
     try:
         info = reader(path)
     except NotReadHere as exc:
