@@ -343,3 +343,29 @@ def test_a_cut_file_a_reader_declines_still_fails(media, tmp_path, monkeypatch):
     monkeypatch.setattr(execute_module, "run_ffmpeg", _cutting_run(lambda n: 200))
     result = _run(proxy, media.av, CASES["mov"][1](str(tmp_path)))
     assert (result.status, result.failure_class) == (FAILED, "verification"), result.message
+
+
+# --- damaged bytes never crash a reader ---------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(label=st.sampled_from(sorted(CASES)), data=st.data())
+def test_damaged_bytes_give_not_whole_or_a_reading_never_a_crash(media, tmp_path_factory, label, data):  # noqa: F811
+    """Flipped bytes anywhere (headers included), cuts and stray bytes: a reader says NotWhole or
+    NotReadHere, or reads the file; it never raises anything else (a job never raises for a media problem)."""
+    original = open(written(media, tmp_path_factory, label), "rb").read()
+    damaged = bytearray(original)
+    head = min(len(damaged), 8192)  # most flips in the headers, where the readers look
+    for _ in range(data.draw(st.integers(1, 8))):
+        where = data.draw(st.integers(0, head - 1) | st.integers(0, len(damaged) - 1))
+        damaged[where] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        damaged = damaged[:data.draw(st.integers(0, len(damaged)))]
+    path = str(tmp_path_factory.mktemp("damaged") / ("x" + os.path.splitext(written(media, tmp_path_factory,
+                                                                                          label))[1]))
+    open(path, "wb").write(bytes(damaged))
+    try:
+        info = CASES[label][3](path)
+    except (NotWhole, NotReadHere):
+        return
+    assert set(info) == {"container", "duration", "duration_estimated", "start_time", "streams", "timecode"}
