@@ -51,6 +51,7 @@ from lenses.media import FFmpegEngine, ProxySpec, ThumbnailSpec, proxy, thumbnai
 from lenses.media.argv import header_argv  # noqa: E402
 from lenses.media.ledger import OutputRecord, owner_problem, record_output  # noqa: E402
 from lenses.media.mediainfo import parse_input_dump  # noqa: E402
+from lenses.media.run import _ENV as FFMPEG_ENV  # noqa: E402
 from lenses.media.written import read_written  # noqa: E402
 
 ROWS: list[tuple[str, float, float, float, str, tuple[float, float]]] = []
@@ -102,10 +103,12 @@ def lens_job(lens, draft, spec, index: int) -> tuple[float, float]:
 
 
 def bare_job(argv, output: str) -> tuple[float, float]:
-    """The same argv, writing the same bytes to a plain file (``-fd 1 fd:`` is its stdout)."""
+    """The same argv, writing the same bytes to a plain file (``-fd 1 fd:`` is its stdout), in the same
+    fixed environment the lens gives FFmpeg."""
     start = _clocks()
     with open(output, "wb") as fh:
-        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.PIPE, check=True)
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.PIPE, env=FFMPEG_ENV,
+                       close_fds=True, check=True)
     return _since(start)
 
 
