@@ -369,3 +369,23 @@ def test_damaged_bytes_give_not_whole_or_a_reading_never_a_crash(media, tmp_path
     except (NotWhole, NotReadHere):
         return
     assert set(info) == {"container", "duration", "duration_estimated", "start_time", "streams", "timecode"}
+
+
+def test_a_false_sync_inside_the_last_flac_frame_is_passed_over(media, tmp_path_factory, tmp_path):  # noqa: F811
+    """FLAC does not escape its sync code: a header-like run (with a valid CRC-8) inside frame data must not be
+    taken for the last frame, or a whole file would be called cut."""
+    import struct
+
+    from lenses.media import xiph
+
+    data = bytearray(open(written(media, tmp_path_factory, "flac"), "rb").read())
+    last = max(i for i in range(len(data) - 8) if xiph._frame_header(bytes(data), i) is not None)
+    fake = bytearray(b"\xff\xf8\xc9\x08\x00")  # fixed blocks of 4096, 44.1 kHz, mono, 16 bits, frame 0
+    fake.append(xiph._crc8(bytes(fake)))
+    where = last + (len(data) - last) // 2
+    data[where:where + len(fake)] = fake
+    struct.pack_into(">H", data, len(data) - 2, xiph._crc16(bytes(data[last:-2])))  # the real frame still checks
+    path = str(tmp_path / "false-sync.flac")
+    open(path, "wb").write(bytes(data))
+    assert xiph._frame_header(bytes(data), where) is not None
+    assert read_flac(path)["duration"] == 1.0

@@ -3,8 +3,8 @@
 FLAC (RFC 9639): ``STREAMINFO`` gives the sample rate, channels and the total
 sample count, which FFmpeg fills in when it finishes a seekable file. The file
 must end with a whole frame: the last frame header is found from the end
-(sync code, CRC-8), its CRC-16 must check over the bytes up to the end of the
-file, and its first sample plus its block size must be the total — so a file
+(sync code, CRC-8; a false sync inside frame data is passed over), its CRC-16
+must check over the bytes up to the end of the file, and its first sample plus its block size must be the total — so a file
 cut anywhere in its frames, or just after one, is caught.
 
 Ogg (RFC 3533) with one Opus (RFC 7845) or Vorbis I stream: the page
@@ -28,6 +28,7 @@ from .errors import NotReadHere, NotWhole
 __all__ = ["read_flac", "read_ogg"]
 
 _MAX_TAIL = 1 << 20  # the last FLAC frame is looked for in the last MiB (a frame is at most 16 MiB, ours far less)
+_CANDIDATES = 8  # frame headers tried from the end before the file is called cut
 
 
 def _crc_table(poly: int, width: int) -> list[int]:
@@ -156,6 +157,7 @@ def read_flac(path: str) -> dict[str, Any]:
         fh.seek(tail_from)
         tail = fh.read()
     min_block, max_block = struct.unpack_from(">HH", info)
+    max_frame = int.from_bytes(info[7:10], "big")  # 0: unknown
     packed = int.from_bytes(info[10:18], "big")
     rate, channels, total = packed >> 44, ((packed >> 41) & 0x7) + 1, packed & ((1 << 36) - 1)
     if not rate:
@@ -164,20 +166,29 @@ def read_flac(path: str) -> dict[str, Any]:
         raise NotWhole("STREAMINFO gives no sample count: the file was never finished")
     if size <= frames_start:
         raise NotWhole("no audio frames after the metadata: the file is cut")
-    for start in range(len(tail) - 8, -1, -1):  # the last frame: its header from the end, then its CRC-16
+    # The last frame: a header found from the end (sync code, CRC-8) whose CRC-16 checks over the bytes up to
+    # the end of the file. Frame data may hold a false sync that passes CRC-8 (FLAC does not escape it), so a
+    # candidate failing CRC-16 is passed over; only the last _CANDIDATES headers within one frame are tried.
+    crc = struct.unpack(">H", tail[-2:])[0]
+    lowest = max(0, len(tail) - (max_frame + 64 if max_frame else len(tail)))
+    tried, found = 0, None
+    for start in range(len(tail) - 8, lowest - 1, -1):
         header = _frame_header(tail, start)
         if header is None:
             continue
-        if _crc16(tail[start:-2]) != struct.unpack(">H", tail[-2:])[0]:
-            raise NotWhole(f"the last frame (offset {tail_from + start}) fails its CRC-16: the file is cut or damaged")
-        variable, number, block = header
-        first = number if variable else number * max_block
-        if first + block != total and not (not variable and min_block == max_block and first + block > total):
-            raise NotWhole(f"the last frame ends at sample {first + block}, but STREAMINFO says {total}: "
-                           "the file is cut")
-        break
-    else:
-        raise NotWhole("no whole frame at the end of the file: the file is cut")
+        tried += 1
+        if _crc16(tail[start:-2]) == crc:
+            found = header
+            break
+        if tried == _CANDIDATES:
+            break
+    if found is None:
+        raise NotWhole("the file does not end with a whole frame (no frame header whose CRC-16 checks to the end "
+                       "of the file): the file is cut or damaged")
+    variable, number, block = found
+    first = number if variable else number * max_block
+    if first + block != total and not (not variable and min_block == max_block and first + block > total):
+        raise NotWhole(f"the last frame ends at sample {first + block}, but STREAMINFO says {total}: the file is cut")
     return _audio("flac", "flac", rate, channels, round(total / rate, 6), 0.0)
 
 
