@@ -3,8 +3,12 @@
 The fingerprint is streamed BLAKE3 (``blake3:<64 hex>``): cryptographic, so two
 different files never share an id by accident or by design, and ~3.4 GB/s on
 one core of the reference VM (BLAKE2b: 0.7 GB/s, xxh3-128: 6.6 GB/s but not
-collision resistant; see benchmarks/bench_media.py). One thread, no mmap: a
-file truncated while it is read gives an error, never a SIGBUS.
+collision resistant; see benchmarks/bench_media.py). A file of
+``THREADED_FROM`` bytes or more is hashed on every core (BLAKE3's tree lets
+its multithreaded update give the very digest of one thread), in reads of
+``_BIG_CHUNK`` bytes, small enough to stay in the L3 cache between the read
+and the hash; smaller files on one thread in 1 MiB reads. No mmap: a file
+truncated while it is read gives an error, never a SIGBUS.
 
 >>> import tempfile, os
 >>> with tempfile.TemporaryDirectory() as d:
@@ -34,7 +38,10 @@ __all__ = [
 
 FINGERPRINT_ALGORITHM = "blake3"
 MEDIA_KEYS = ("path", "size", "fingerprint")
-_CHUNK = 1 << 20  # 1 MiB: past this, larger reads buy nothing (measured)
+_CHUNK = 1 << 20  # 1 MiB: past this, larger reads buy nothing on one thread (measured)
+_BIG_CHUNK = 4 << 20  # each read of a big file: split across threads, still in L3 when hashed
+THREADED_FROM = 16 << 20
+"""Files of at least this many bytes are hashed with ``max_threads=blake3.AUTO`` (same digest)."""
 _KNOWN_LIMIT = 65536
 
 # File status -> fingerprint of the files this process has fingerprinted. A file
@@ -139,7 +146,7 @@ def _remember(key: tuple, fingerprint: str, durable: bool = True) -> None:
 
 
 def fingerprint_file(path: str | os.PathLike) -> tuple[int, str]:
-    """``(size, "blake3:<hex>")`` of a regular file, streamed in 1 MiB reads.
+    """``(size, "blake3:<hex>")`` of a regular file, streamed (big files hashed on every core).
 
     Raises MediaError if the file is missing, unreadable, not a regular file,
     or changes while it is read. A file whose status key (``file_status_key``)
@@ -152,8 +159,9 @@ def fingerprint_file(path: str | os.PathLike) -> tuple[int, str]:
     if known is not None:
         os.close(fd)
         return before.st_size, known
-    hasher = blake3.blake3()
-    buf = bytearray(_CHUNK)
+    threaded = before.st_size >= THREADED_FROM
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO) if threaded else blake3.blake3()
+    buf = bytearray(_BIG_CHUNK if threaded else _CHUNK)
     view = memoryview(buf)
     size = 0
     try:

@@ -111,6 +111,29 @@ def _audio_inputs(inp: Any, audio_streams: tuple[int, ...] | None, default: str)
     return [inp[str(index)] for index in audio_streams]
 
 
+def _memoised(build):
+    """A pure argv builder, remembered: the plan is made twice per job (``describe``, then the run).
+
+    Keyed on the spec's canonical JSON, not on ``==`` (``fps_explicit=25``
+    and ``25.0`` are equal specs but write different argv); each call gets
+    its own list.
+    """
+    remembered: dict[tuple, tuple[str, ...]] = {}
+
+    @functools.wraps(build)
+    def argv(spec, *args, **kwargs):
+        key = (type(spec), spec.to_json(), args, tuple(sorted(kwargs.items())))
+        found = remembered.get(key)
+        if found is None:
+            if len(remembered) >= 4096:
+                remembered.clear()
+            found = remembered[key] = tuple(build(spec, *args, **kwargs))
+        return list(found)
+
+    return argv
+
+
+@_memoised
 def proxy_argv(spec: ProxySpec, engine_path: str, source: str,
                audio_streams: tuple[int, ...] | None = None) -> list[str]:
     """``ffmpeg ... -i file:<source> ... -fd 1 fd:`` for a proxy.
@@ -161,6 +184,7 @@ def proxy_argv(spec: ProxySpec, engine_path: str, source: str,
 UNINDEXED_CONTAINERS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "cavsvideo", "vc1"})
 
 
+@_memoised
 def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: float,
                    seek_by_decoding: bool = False) -> list[str]:
     """One frame at ``offset`` seconds, scaled, as jpg/png.
@@ -189,6 +213,7 @@ def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: f
     return out.compile(cmd=engine_path)
 
 
+@_memoised
 def audio_argv(spec: AudioSpec, engine_path: str, source: str, audio_streams: tuple[int, ...] | None = None) -> list[str]:
     """The first audio stream of ``source`` (with sound, when probed), encoded as the spec says."""
     ff = _ffmpeg()
@@ -224,8 +249,9 @@ def probe_argv(engine_path: str, path: str) -> list[str]:
 def header_argv(engine_path: str, path: str) -> list[str]:
     """The cheapest header read (no output: FFmpeg exits 1 after printing the dump).
 
-    Used to verify a job's own output, where only the dump matters; 2-3 ms
-    cheaper than ``probe_argv``, whose exit code is meaningful.
+    Used to verify a job's own output that no in-process reader reads (a
+    file a reader declines: ``written``), where only the dump matters; 2-3 ms cheaper than ``probe_argv``, whose exit code is
+    meaningful.
     """
     return [engine_path, *GLOBAL_ARGS, "-i", _file(path)]
 

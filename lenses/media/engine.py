@@ -28,8 +28,14 @@ _versions: dict[tuple, str] = {}
 _encoders: dict[tuple, frozenset[str]] = {}
 
 
+_pinned: list[str] = []  # the path, once found: the package does not move while the process runs
+
+
 def pinned_binary() -> str:
-    """Absolute path of the FFmpeg binary shipped inside ``imageio_ffmpeg``."""
+    """Absolute path of the FFmpeg binary shipped inside ``imageio_ffmpeg`` (looked up once per process;
+    the binary file itself is checked on every use, ``_file_key``)."""
+    if _pinned:
+        return _pinned[0]
     try:
         from imageio_ffmpeg._definitions import FNAME_PER_PLATFORM, get_platform
         from imageio_ffmpeg._utils import _get_bin_dir
@@ -42,6 +48,7 @@ def pinned_binary() -> str:
             f"imageio-ffmpeg ships no FFmpeg binary for platform {get_platform()!r}; "
             "pass ffmpeg=<absolute path> in the spec (there is no fallback to another FFmpeg)"
         )
+    _pinned[:] = [path]
     return path
 
 

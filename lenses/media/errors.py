@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import LensError
 
-__all__ = ["MediaLensError", "SpecError", "EngineError", "NamingError"]
+__all__ = ["MediaLensError", "SpecError", "EngineError", "NamingError", "NotWhole", "NotReadHere"]
 
 
 class MediaLensError(LensError):
@@ -25,3 +25,20 @@ class EngineError(MediaLensError, ValueError):
 
 class NamingError(MediaLensError, ValueError):
     """A naming template gives no usable file name inside the output directory."""
+
+
+class NotWhole(MediaLensError, ValueError):
+    """A file draftlens wrote is not a whole file of its format (cut, empty, malformed).
+
+    Raised by the in-process readers of written outputs (``lenses.media.written``);
+    the job turns it into a ``verification`` failure. ``str()`` says what is
+    wrong and where (box, element or chunk, byte offset).
+    """
+
+
+class NotReadHere(Exception):
+    """An in-process reader does not read this file (a format or feature it leaves to FFmpeg).
+
+    Not an error: the job falls back to FFmpeg's own header read of the file,
+    the deliberate, documented case of ``lenses.media.written``.
+    """

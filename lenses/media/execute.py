@@ -17,9 +17,11 @@ For a job that writes a file:
 2. execution — the plan's argv, once (no retries), writing to a temporary
    file this job created exclusively beside the final path
    (``drafts.files``); a non-zero exit fails;
-3. verification — the temporary file must be non-empty, probe (one read-only
-   FFmpeg run on its header) and hold what the source promised (``verify``);
-   the source must not have changed while FFmpeg read it;
+3. verification — the temporary file must be non-empty, whole and hold what
+   the source promised (``verify``), read in-process (``written``; a file
+   its reader declines by one read-only FFmpeg run on its header, the
+   documented fallback); the source must not have changed while FFmpeg read
+   it;
 4. publication — the file is recorded in the ledger, fsync'd and moved onto
    the final path: with no-replace semantics if the path was free, and only
    if the same earlier output of ours is still there otherwise.
@@ -44,6 +46,7 @@ from drafts.media import MediaError, file_status_key, source_change
 
 from ..result import COMPLETED, FAILED, ExecutionResult
 from .argv import decode_argv, header_argv
+from .errors import NotWhole
 from .jobs import JobPlan
 from .ledger import owner_problem, publish_recorded
 from .mediainfo import (
@@ -54,6 +57,7 @@ from .mediainfo import (
 )
 from .run import RunOutcome, run_ffmpeg
 from .verify import check_audio, check_proxy, check_thumbnail
+from .written import read_written
 
 __all__ = ["run_plan", "stderr_tail", "MEDIA_FIELDS"]
 
@@ -278,10 +282,15 @@ def _verify(plan: JobPlan, outcome: RunOutcome, temp: str) -> str | tuple[str, d
     if size == 0:
         return _message("FFmpeg exited 0 but wrote nothing (e.g. a seek past the end, or no matching stream)",
                         outcome.stderr)
-    check = run_ffmpeg(header_argv(plan.engine_path, temp))
-    info = parse_input_dump(check.stderr) if check.exit_code is not None else None
-    if info is None:
-        return _message("the output does not probe (FFmpeg could not read its header)", check.stderr)
+    try:
+        info, fallback = read_written(plan.kind, plan.spec, temp, outcome.stderr)
+    except NotWhole as exc:
+        return _message(f"the output is not a whole {plan.spec.extension} file: {exc}", outcome.stderr)
+    if info is None:  # the documented fallback: FFmpeg reads the header it wrote (one more process)
+        check = run_ffmpeg(header_argv(plan.engine_path, temp))
+        info = parse_input_dump(check.stderr) if check.exit_code is not None else None
+        if info is None:
+            return _message("the output does not probe (FFmpeg could not read its header)", check.stderr)
     checked = _CHECKS[plan.kind](plan.spec, source_info, info)
     if checked.problems:
         return _message("the output does not match the source: " + "; ".join(checked.problems), outcome.stderr)
@@ -291,7 +300,7 @@ def _verify(plan: JobPlan, outcome: RunOutcome, temp: str) -> str | tuple[str, d
         if decoded.exit_code != 0 or errors:
             return _message(f"the output does not decode cleanly (FFmpeg exit code {decoded.exit_code}), and the "
                             "source states no duration to check it against", decoded.stderr)
-    return checked.summary, info
+    return checked.summary + (f" ({fallback})" if fallback else ""), info
 
 
 def _job_key(plan: JobPlan) -> str:

@@ -33,10 +33,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["parse_input_dump", "first_stream", "count_streams", "display_size", "is_vfr", "CHANNEL_LAYOUTS",
+__all__ = ["parse_input_dump", "parse_output_dump", "first_stream", "count_streams", "display_size", "is_vfr", "CHANNEL_LAYOUTS",
            "audio_streams_with_sound", "with_track_durations"]
 
 _INPUT_RE = re.compile(r"^Input #(\d+), (.*?), from '")
+_OUTPUT_RE = re.compile(r"^Output #(\d+), (.*?), to '")
 _DURATION_RE = re.compile(r"^\s+Duration: (N/A|(\d+):(\d\d):(\d\d(?:\.\d+)?))(?:, start: (-?[\d.]+))?")
 _STREAM_RE = re.compile(
     r"^\s+Stream #(\d+):(\d+)(?:\[0x[0-9a-fA-F]+\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): ?(.*)$"
@@ -62,11 +63,11 @@ CHANNEL_LAYOUTS = {
 }
 
 
-def _section(stderr: str, index: int) -> list[str] | None:
-    """The lines of the dump of input ``index`` (header line first), or None."""
+def _section(stderr: str, index: int, header: re.Pattern = _INPUT_RE) -> list[str] | None:
+    """The lines of the dump of input (or output) ``index`` (header line first), or None."""
     lines = stderr.splitlines()
     for start, line in enumerate(lines):
-        match = _INPUT_RE.match(line)
+        match = header.match(line)
         if match and int(match.group(1)) == index:
             body = [line]
             for follow in lines[start + 1:]:
@@ -218,6 +219,25 @@ def parse_input_dump(stderr: str, index: int = 0) -> dict[str, Any] | None:
         "streams": [streams[k] for k in sorted(streams)],
         "timecode": timecode,
     }
+
+
+def parse_output_dump(stderr: str, index: int = 0) -> list[dict[str, Any]] | None:
+    """The streams of FFmpeg's ``Output #index`` dump — what it set out to write — or None.
+
+    Same stream keys as ``parse_input_dump``; printed before the first frame
+    is written, so it says how the encoders were configured (pixel format,
+    channel layout), never what reached the file (``lenses.media.written``
+    reads that from the file itself).
+    """
+    lines = _section(stderr, index, _OUTPUT_RE)
+    if lines is None:
+        return None
+    streams: dict[int, dict[str, Any]] = {}
+    for line in lines[1:]:
+        match = _STREAM_RE.match(line)
+        if match and int(match.group(1)) == index and int(match.group(2)) not in streams:
+            streams[int(match.group(2))] = _stream(int(match.group(2)), match.group(3), match.group(4))
+    return [streams[k] for k in sorted(streams)]
 
 
 def first_stream(info: dict[str, Any], codec_type: str) -> dict[str, Any] | None:

@@ -1,9 +1,9 @@
 """Verification: does the written file hold what the source promised?
 
 Exit code 0 is not success (a half-cut source makes FFmpeg exit 0 with a short
-output; seed ``002_f460e4c8ce5728cf.txt``), so every written file is probed
-and compared with the source's own header dump, read from the job's FFmpeg
-run. Each output stream is compared with the source stream it came from:
+output; seed ``002_f460e4c8ce5728cf.txt``), so every written file is read
+back (in-process, ``written``) and compared with the source's
+own header dump, read from the job's FFmpeg run. Each output stream is compared with the source stream it came from:
 
 - stream counts and codecs: exactly the streams the job maps;
 - frame size: the size the spec's resolution gives for the source
