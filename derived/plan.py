@@ -301,11 +301,11 @@ class Planner:
             key = (plan.batch_id, lens.code_fingerprint, offset + start, cap, ids, inline)
             chunk_keys.append(key)
             cached_chunks.append(memo.get_chunk(key) if use_chunks else None)
-        # Keys and lookups only for frames whose chunk the memo does not hold whole.
+        # Keys and lookups only with a memo, and only for frames whose chunk it does not hold whole.
         call_keys: list[Any] = [None] * evaluated
         cached_calls: list[Any] = [None] * evaluated
         for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
-            if cached_chunks[chunk_no] is not None:
+            if cached_chunks[chunk_no] is not None or self.memo is None:
                 continue
             end = min(start + CHUNK_FRAMES, evaluated)
             for index in range(start, end):
