@@ -19,11 +19,10 @@ from itertools import accumulate
 from typing import Any
 
 import attrs
-from pyrsistent import pmap
 
-from drafts.canonical import frozen_scalar_map
 from drafts.carrier import pack_drafts
-from drafts.draft import Draft, draft_from_checked
+from drafts.draft import Draft, engine_meta, output_drafts
+from drafts.engine_meta import EngineMeta
 from drafts.errors import DraftError
 from drafts.store import Store
 from lenses import default_registry
@@ -125,18 +124,15 @@ def recompute_derived(
     """
     if not isinstance(store, Store):
         raise TypeError(f"recompute_derived takes a Store, got {type(store).__name__}")
-    # The cyclic GC stays on (a lens's cycles are collected as it runs); only
-    # full collections wait until the end.
-    with full_collections_deferred():
-        session, planner, (instances, singles) = build_plan(
-            store, default_registry if registry is None else registry, caps or Caps(), memo, force
-        )
-        if monitor is not None:
-            monitor.observe_session(session)
-        run = _Run(session, planner, executor or SerialExecutor(), memo, progress)
-        for plan in instances:
-            run.instance(plan, singles.get(plan.instance_id))
-        state = run.finish()
+    session, planner, (instances, singles) = build_plan(
+        store, default_registry if registry is None else registry, caps or Caps(), memo, force
+    )
+    if monitor is not None:
+        monitor.observe_session(session)
+    run = _Run(session, planner, executor or SerialExecutor(), memo, progress)
+    for plan in instances:
+        run.instance(plan, singles.get(plan.instance_id))
+    state = run.finish()
     if monitor is not None:
         monitor.observe_state(state)
     return state
@@ -200,8 +196,8 @@ class _Run:
             return
         self.batch_ids[instance_id] = plan.batch_id
         self._check_code(plan)
-        provenance_plain = {"lensId": plan.lens.id, "lensVersion": plan.lens.version, "lensInstanceId": instance_id}
-        provenance = (pmap(provenance_plain), provenance_plain)  # one frozen map shared by every output
+        # The engine's meta of every output: provenance frozen once, the rest spliced as bytes.
+        provenance = engine_meta(plan.lens.id, plan.lens.version, instance_id, plan.batch_id)
         if plan.expanding:
             upstream = self.outputs[plan.source.instance_id]
             carrier = self._carrier(upstream)
@@ -319,7 +315,7 @@ class _Run:
             jid = job_id_for(self.session.session_id, plan.instance_id, None)
             self.results[jid] = outcome.result.with_job_id(str(jid))
             self.origins[jid] = (plan.instance_id, None, draft.id if draft is not None else None)
-        made, frame_warnings = _drafts_of(outcome, provenance, None, warn, None)
+        made, frame_warnings = _drafts_of(outcome, provenance, None, None, warn)
         self.warnings.extend(frame_warnings)
         if outcome.overflow:
             self.warnings.append(warn(
@@ -446,12 +442,12 @@ class _Run:
         flat: list[Draft] = []
         counts: list[int] = []
         warnings, results = [], []
+        source_ids = fp.source_ids
         for index in range(start, end):
             outcome = outcomes[index]
-            batch_meta = {"kind": "mapFrames", "batchId": batch_id, "frameIndex": index,
-                          "frameSourceDraftId": fp.source_ids[index]}
-            made, frame_warnings = _drafts_of(outcome, provenance, batch_meta, warn, index)
-            warnings.extend(frame_warnings)
+            made, frame_warnings = _drafts_of(outcome, provenance, index, source_ids[index], warn)
+            if frame_warnings:
+                warnings.extend(frame_warnings)
             if outcome.result is not None:
                 results.append((index, outcome.result))
             if outcome.overflow:
@@ -522,22 +518,18 @@ class _Run:
         )
 
 
-def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, index) -> tuple[list, list]:
-    """Output drafts of one call, or none and a warning if the call failed or gave a bad output."""
+_NO_WARNINGS: list = []
+
+
+def _drafts_of(outcome: CallOutcome, engine: EngineMeta, index: int | None, source_id: str | None,
+               warn) -> tuple[list, list]:
+    """Output drafts of one call (of frame ``index``, or None), or none and a warning if it failed or gave a bad output."""
     if outcome.error_code is not None:
         return [], [warn(outcome.error_code, outcome.error, frame_index=index, **dict(outcome.details))]
-    made = []
-    extra = {"provenance": provenance}
     try:
-        for variant, out in enumerate(outcome.outputs):
-            if batch_meta is not None:
-                batch = batch_meta.copy()
-                batch["variantIndex"] = variant
-                extra["batch"] = (frozen_scalar_map(batch), batch)
-            made.append(draft_from_checked(out.payload, out.canon_payload, out.meta, out.canon_meta, extra))
-    except DraftError as exc:  # checked where the lens ran, but for lone surrogates (found when hashing)
-        return [], [warn("invalidOutput", f"output {len(made)}: {exc}", frame_index=index)]
-    return made, []
+        return output_drafts(outcome.outputs, engine, index, source_id), _NO_WARNINGS
+    except DraftError as exc:  # checked where the lens ran, but for lone surrogates in meta (found when hashing)
+        return [], [warn("invalidOutput", str(exc), frame_index=index)]
 
 
 def _media_rounds(outcomes: list, to_run: list[int], keep: tuple[int, str], caps: Caps):
