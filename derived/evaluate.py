@@ -94,12 +94,8 @@ class CallOutcome(NamedTuple):
     details: tuple = ()
 
 
-_new_tuple = tuple.__new__
-
-
-def _completed(outputs: tuple, overflow: bool) -> CallOutcome:
-    """``CallOutcome(outputs=outputs, overflow=overflow)``, without the keyword handling."""
-    return _new_tuple(CallOutcome, (outputs, None, None, overflow, None, False, ()))
+_new_tuple = tuple.__new__  # a CallOutcome from all seven fields, without the keyword handling
+_islice = itertools.islice
 
 
 def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit: int) -> CallOutcome:
@@ -136,7 +132,7 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
                 error=f"lens must return an iterable of outputs, got {type(returned).__name__} "
                 "(wrap a single output in a list, or yield it)",
             )
-        items = returned[: limit + 1] if type(returned) is list else list(itertools.islice(returned, limit + 1))
+        items = returned[: limit + 1] if type(returned) is list else list(_islice(returned, limit + 1))
     except KeyboardInterrupt:
         return CallOutcome(error_code=INTERRUPTED, error="KeyboardInterrupt raised in the lens")
     except Terminated:  # SIGTERM/SIGHUP: the job cleaned up on the way here; the whole run stops
@@ -163,7 +159,7 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
                 outputs.append((held, payload_bytes, None))
         except DraftError as exc:
             return _invalid(index, str(exc))
-    return _completed(tuple(outputs), overflow)
+    return _new_tuple(CallOutcome, (tuple(outputs), None, None, overflow, None, False, ()))  # CallOutcome(...)
 
 
 def _relative_file(filename: str, module: str) -> str:

@@ -445,8 +445,12 @@ class _Run:
         source_ids = fp.source_ids
         for index in range(start, end):
             outcome = outcomes[index]
-            made, frame_warnings = _drafts_of(outcome, provenance, index, source_ids[index], warn)
-            if frame_warnings:
+            try:  # the common case inline; _drafts_of says what went wrong otherwise
+                made = output_drafts(outcome.outputs, provenance, index, source_ids[index])
+            except DraftError:
+                made = None
+            if made is None or outcome.error_code is not None:
+                made, frame_warnings = _drafts_of(outcome, provenance, index, source_ids[index], warn)
                 warnings.extend(frame_warnings)
             if outcome.result is not None:
                 results.append((index, outcome.result))

@@ -276,8 +276,16 @@ def check_output(payload: Any, meta: Mapping[str, Any] | None) -> tuple[Any, byt
     return held, payload_bytes, freeze_with_canon(meta, "meta", Draft, _ROOM)[0]
 
 
-_blake2b = hashlib.blake2b
-_OPEN = _ID_DOMAIN + b"["  # what every id's hash starts with: the scheme, then [payload,meta]
+# Every id's hash starts with the scheme's line: outputs copy a hasher that has
+# read it (a copy costs less than a new hasher, whose many options are parsed).
+_new_id_hash = hashlib.blake2b(_ID_DOMAIN, digest_size=16).copy
+
+
+def _id_of_message(message: bytes) -> str:
+    """The id of a draft whose canonical ``[payload,meta]`` bytes are ``message``."""
+    h = _new_id_hash()
+    h.update(message)
+    return h.hexdigest()
 
 
 def check_payload(payload: Any) -> tuple[Any, bytes]:
@@ -326,7 +334,7 @@ def check_payload(payload: Any) -> tuple[Any, bytes]:
 
 def engine_meta(lens_id: str, lens_version: str, instance_id: str, batch_id: str | None = None) -> EngineMeta:
     """The engine meta of one lens instance's outputs (``drafts.engine_meta``), for ``output_drafts``."""
-    return EngineMeta(_ID_DOMAIN, lens_id, lens_version, instance_id, batch_id)
+    return EngineMeta(lens_id, lens_version, instance_id, batch_id)
 
 
 def frozen_payload(held: Any) -> Any:
@@ -365,17 +373,20 @@ def output_drafts(
         for variant, out in enumerate(outputs):
             held, payload_bytes, meta = out
             if payload_bytes is not None and meta is None:
-                append(_build(_blake2b(_OPEN + payload_bytes + after, digest_size=16).hexdigest(), held, shared))
+                append(_build(_id_of_message(b"[" + payload_bytes + after), held, shared))
             else:
                 append(_general_output(out, engine, None, variant))
         return made
     template = engine.frame_template(frame_index, source_id)
     key = engine.key
+    new_hash = _new_id_hash
     for variant, out in enumerate(outputs):
         held, payload_bytes, meta = out
         if payload_bytes is not None and meta is None:
+            h = new_hash()
+            h.update(template % (payload_bytes, variant))
             d = _new_draft(Draft)
-            _set_id(d, _blake2b(template % (payload_bytes, variant), digest_size=16).hexdigest())
+            _set_id(d, h.hexdigest())
             _set_payload(d, held)
             _set_meta(d, (key, frame_index, source_id, variant))
             _set_depth(d, -1)
@@ -410,7 +421,7 @@ def _merged_output(out: tuple, engine: EngineMeta, batch: dict | None) -> Draft:
         meta_bytes = _dumps(canon, option=_SORTED)
     except orjson.JSONEncodeError as exc:
         raise _explain_encode_error({}, canon, exc) from None
-    return _build(_blake2b(_OPEN + payload_bytes + b"," + meta_bytes + b"]", digest_size=16).hexdigest(), held, frozen)
+    return _build(_id_of_message(b"[" + payload_bytes + b"," + meta_bytes + b"]"), held, frozen)
 
 
 def _explain_encode_error(payload: Any, meta: Any, exc: Exception) -> DraftError:

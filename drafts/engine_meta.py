@@ -55,15 +55,14 @@ def _twice(literal: bytes) -> bytes:
 class EngineMeta:
     """Per instance: its provenance (frozen once) and the canonical bytes of its engine meta.
 
-    ``prefix`` is what every hashed message starts with (the id scheme's
-    line, ``drafts.draft``); ``batch_id`` is None for a non-batched instance. ``spliceable`` is False
+    ``batch_id`` is None for a non-batched instance. ``spliceable`` is False
     when a name cannot be encoded (a lone surrogate): callers then take the
     general path, which reports that output as ``make_draft`` would.
     """
 
     __slots__ = ("key", "provenance_plain", "provenance", "single_meta", "spliceable", "_single", "_frame")
 
-    def __init__(self, prefix: bytes, lens_id: str, lens_version: str, instance_id: str, batch_id: str | None = None):
+    def __init__(self, lens_id: str, lens_version: str, instance_id: str, batch_id: str | None = None):
         plain = {"lensId": lens_id, "lensVersion": lens_version, "lensInstanceId": instance_id}
         self.provenance_plain = plain
         self.provenance = _pmap_from_pairs(tuple(plain.items()))
@@ -79,11 +78,11 @@ class EngineMeta:
         self.spliceable = True
         # [payload,{"provenance":{...}}] after the payload
         self._single = b',{"provenance":' + provenance + b"}]"
-        # prefix[payload,{"batch":{"batchId":B,"frameIndex":F,"frameSourceDraftId":S,"kind":"mapFrames",
+        # [payload,{"batch":{"batchId":B,"frameIndex":F,"frameSourceDraftId":S,"kind":"mapFrames",
         # "variantIndex":V},"provenance":{...}}]: F and S are filled in per frame (frame_template), payload
         # and V per output, so every literal part is escaped twice and the per-output slots once.
         parts = (
-            _twice(prefix + b"["), b"%%s", _twice(b',{"batch":{"batchId":' + batch + b',"frameIndex":'), b"%d",
+            b"[%%s", _twice(b',{"batch":{"batchId":' + batch + b',"frameIndex":'), b"%d",
             _twice(b',"frameSourceDraftId":'), b"%s", _twice(b',"kind":"mapFrames","variantIndex":'), b"%%d",
             _twice(b'},"provenance":' + provenance + b"}]"),
         )
@@ -94,13 +93,11 @@ class EngineMeta:
         return self._single
 
     def frame_template(self, frame_index: int, source_id: str | None) -> bytes:
-        """A batched output's whole hashed message, as ``template % (payload bytes, variant index)``.
-
-        The message is ``prefix`` (the id scheme's line) and the canonical
-        ``[payload, meta]`` of an output of this frame.
-        """
-        source = b"null" if source_id is None else orjson.dumps(source_id)
-        return self._frame % (frame_index, source.replace(b"%", b"%%"))
+        """A batched output's canonical ``[payload, meta]``, as ``template % (payload bytes, variant index)``."""
+        if source_id is None:
+            return self._frame % (frame_index, b"null")
+        source = orjson.dumps(source_id)
+        return self._frame % (frame_index, source.replace(b"%", b"%%") if b"%" in source else source)
 
     def batch_plain(self, frame_index: int, source_id: str | None, variant: int) -> dict[str, Any]:
         """The plain ``meta["batch"]`` of one output (for the general path)."""
