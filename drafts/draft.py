@@ -49,6 +49,7 @@ if the canonical form ever does; journals record it (see drafts.journal)."""
 _ID_DOMAIN = ID_SCHEME.encode() + b"\n"
 _EMPTY = pmap()
 _dumps = orjson.dumps
+_join = b"".join
 _SORTED = orjson.OPT_SORT_KEYS
 # A payload or meta sits one level inside its draft's document.
 _ROOM = MAX_DEPTH - 1
@@ -377,14 +378,16 @@ def output_drafts(
             else:
                 append(_general_output(out, engine, None, variant))
         return made
-    template = engine.frame_template(frame_index, source_id)
+    batch, source_key, kind, tail = engine.batch_parts
+    frame = b"%d" % frame_index
+    source = b"null" if source_id is None else _dumps(source_id)
     key = engine.key
     new_hash = _new_id_hash
     for variant, out in enumerate(outputs):
         held, payload_bytes, meta = out
         if payload_bytes is not None and meta is None:
             h = new_hash()
-            h.update(template % (payload_bytes, variant))
+            h.update(_join((b"[", payload_bytes, batch, frame, source_key, source, kind, b"%d" % variant, tail)))
             d = _new_draft(Draft)
             _set_id(d, h.hexdigest())
             _set_payload(d, held)

@@ -47,11 +47,6 @@ def meta_of_recipe(recipe: tuple) -> PMap:
     return _pmap_from_pairs((("provenance", provenance), ("batch", batch)))
 
 
-def _twice(literal: bytes) -> bytes:
-    """``literal`` escaped for two rounds of ``bytes % args``."""
-    return literal.replace(b"%", b"%%%%")
-
-
 class EngineMeta:
     """Per instance: its provenance (frozen once) and the canonical bytes of its engine meta.
 
@@ -60,7 +55,7 @@ class EngineMeta:
     general path, which reports that output as ``make_draft`` would.
     """
 
-    __slots__ = ("key", "provenance_plain", "provenance", "single_meta", "spliceable", "_single", "_frame")
+    __slots__ = ("key", "provenance_plain", "provenance", "single_meta", "spliceable", "batch_parts", "_single")
 
     def __init__(self, lens_id: str, lens_version: str, instance_id: str, batch_id: str | None = None):
         plain = {"lensId": lens_id, "lensVersion": lens_version, "lensInstanceId": instance_id}
@@ -73,31 +68,24 @@ class EngineMeta:
             batch = orjson.dumps(batch_id)
         except orjson.JSONEncodeError:
             self.spliceable = False
-            self._single = self._frame = b""
+            self._single = b""
+            self.batch_parts = ()
             return
         self.spliceable = True
-        # [payload,{"provenance":{...}}] after the payload
+        # [payload,{"provenance":{...}}]: what follows a non-batched output's payload
         self._single = b',{"provenance":' + provenance + b"}]"
         # [payload,{"batch":{"batchId":B,"frameIndex":F,"frameSourceDraftId":S,"kind":"mapFrames",
-        # "variantIndex":V},"provenance":{...}}]: F and S are filled in per frame (frame_template), payload
-        # and V per output, so every literal part is escaped twice and the per-output slots once.
-        parts = (
-            b"[%%s", _twice(b',{"batch":{"batchId":' + batch + b',"frameIndex":'), b"%d",
-            _twice(b',"frameSourceDraftId":'), b"%s", _twice(b',"kind":"mapFrames","variantIndex":'), b"%%d",
-            _twice(b'},"provenance":' + provenance + b"}]"),
+        # "variantIndex":V},"provenance":{...}}]: the parts between payload, F, S and V
+        self.batch_parts = (
+            b',{"batch":{"batchId":' + batch + b',"frameIndex":',
+            b',"frameSourceDraftId":',
+            b',"kind":"mapFrames","variantIndex":',
+            b'},"provenance":' + provenance + b"}]",
         )
-        self._frame = b"".join(parts)
 
     def single_bytes(self) -> bytes:
         """What follows a non-batched output's payload bytes in its canonical ``[payload, meta]``."""
         return self._single
-
-    def frame_template(self, frame_index: int, source_id: str | None) -> bytes:
-        """A batched output's canonical ``[payload, meta]``, as ``template % (payload bytes, variant index)``."""
-        if source_id is None:
-            return self._frame % (frame_index, b"null")
-        source = orjson.dumps(source_id)
-        return self._frame % (frame_index, source.replace(b"%", b"%%") if b"%" in source else source)
 
     def batch_plain(self, frame_index: int, source_id: str | None, variant: int) -> dict[str, Any]:
         """The plain ``meta["batch"]`` of one output (for the general path)."""
