@@ -7,15 +7,17 @@ Every row is a ratio against a baseline measured in the same run, and every
 section prints the machine's load average (the VM is shared: compare ratios).
 The cyclic GC is on, at Python's default thresholds, in every measurement.
 
-- throughput: ``recompute_derived`` of one trivial lens (``{"n": n + 1}``)
-  over a packDrafts carrier of draft frames, against the baseline, a bare
-  loop that calls the same lens function per frame and builds the same
-  payload and meta as plain dicts (no checks, freezing, hashing or indexes).
-  Outputs/s of CPU time, best of ``--repeat``; the state of each run is
-  dropped before the next.
-- growth: each size in a fresh process (so its peak RSS is its own): the
-  recompute's wall and CPU time, peak RSS, RSS of the inputs alone, and the
-  same figures for the bare loop (its own fresh process).
+- throughput (each size in a fresh process): ``recompute_derived`` of one
+  trivial lens (``{"n": n + 1}``) over a packDrafts carrier of draft frames,
+  against the baseline, a bare loop that calls the same lens function per
+  frame and builds the same payload and meta as plain dicts (no checks,
+  freezing, hashing or indexes). Outputs/s of CPU time, best of
+  ``--repeat``, the two alternated; each run's result is dropped first.
+- growth: each size in a fresh process (so its peak RSS, ``VmHWM``, is its
+  own): the recompute's wall and CPU time, peak RSS, RSS of the inputs
+  alone, the GC's seconds and full collections during the recompute, the
+  seconds to build 300k small lists right after it (its result alive), and
+  the same for the bare loop (its own fresh process).
 - retained bytes per output (tracemalloc), against the bare loop's plain
   ``(payload, meta)`` results;
 - the caller's after-cost: building 300k small lists after a 100k-frame
@@ -31,7 +33,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -157,22 +158,33 @@ def small_lists() -> tuple[float, float]:
 
 
 # -- children: one measurement in a fresh process ------------------------------------------------------------------
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process, from /proc/self/status (Linux).
+
+    Not ``ru_maxrss``: Linux carries that over from the parent across exec.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def child_growth(n: int, what: str) -> dict:
     frames, store, caps = setup(n)
     gc.collect()
-    inputs_rss = _rss_mib()
+    inputs_rss = _status_mib("VmRSS")
     with GcClock() as clock:
         cpu, wall, result = _timed((lambda: engine(store, caps)) if what == "engine" else (lambda: bare_loop(frames)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mib("VmHWM")
     after, after_gc = small_lists()
     return {"n": n, "cpu": cpu, "wall": wall, "peak_mib": peak, "inputs_mib": inputs_rss, "gc_s": sum(clock.seconds),
             "full_gcs": clock.count[2], "after_lists_s": after, "after_gc_s": after_gc, "alive": len(result)
             if what == "bare" else len(result.outputs("inc"))}
+
+
+def child_throughput(n: int, repeat: int) -> dict:
+    return throughput(n, repeat)
 
 
 def child_after(n: int) -> dict:
@@ -229,28 +241,34 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, n, *rest = args.child
-        print(json.dumps(child_growth(int(n), rest[0]) if kind == "growth" else child_after(int(n))))
+        if kind == "growth":
+            print(json.dumps(child_growth(int(n), rest[0])))
+        elif kind == "throughput":
+            print(json.dumps(child_throughput(int(n), int(rest[0]))))
+        else:
+            print(json.dumps(child_after(int(n))))
         return
     if args.profile:
         profile(args.profile)
         return
 
-    print(f"throughput, best CPU time of {args.repeat}, GC on at default thresholds; {load()}")
+    print(f"throughput, each size in a fresh process, best CPU time of {args.repeat}, GC on at default "
+          f"thresholds; {load()}")
     print(f"{'frames':>9} {'draftlens/s':>12} {'bare loop/s':>12} {'time ratio':>11} {'wall ratio':>11}")
     for n in args.frames:
-        r = throughput(n, args.repeat)
+        r = _child("throughput", str(n), str(args.repeat))
         print(f"{n:>9,} {n / r['engine_cpu']:>12,.0f} {n / r['bare_cpu']:>12,.0f} "
               f"{r['engine_cpu'] / r['bare_cpu']:>10.2f}x {r['engine_wall'] / r['bare_wall']:>10.2f}x")
 
     if args.growth:
         print(f"\ngrowth, each size in a fresh process; {load()}")
         print(f"{'frames':>9} {'wall s':>7} {'CPU s':>7} {'bare CPU s':>10} {'time ratio':>10} {'peak MiB':>9} "
-              f"{'bare peak':>9} {'inputs MiB':>10} {'GC s':>6} {'full GCs':>8}")
+              f"{'bare peak':>9} {'inputs MiB':>10} {'GC s':>6} {'full GCs':>8} {'lists after s':>13} {'bare':>6}")
         for n in args.growth:
             e, b = _child("growth", str(n), "engine"), _child("growth", str(n), "bare")
             print(f"{n:>9,} {e['wall']:>7.2f} {e['cpu']:>7.2f} {b['cpu']:>10.2f} {e['cpu'] / b['cpu']:>9.2f}x "
                   f"{e['peak_mib']:>9,.0f} {b['peak_mib']:>9,.0f} {e['inputs_mib']:>10,.0f} {e['gc_s']:>6.2f} "
-                  f"{e['full_gcs']:>8}")
+                  f"{e['full_gcs']:>8} {e['after_lists_s']:>13.3f} {b['after_lists_s']:>6.3f}")
 
     print(f"\nretained per output (tracemalloc), 100,000 frames; {load()}")
     r = retained(100_000)
