@@ -49,6 +49,10 @@ if the canonical form ever does; journals record it (see drafts.journal)."""
 _ID_DOMAIN = ID_SCHEME.encode() + b"\n"
 _EMPTY = pmap()
 _dumps = orjson.dumps
+# orjson hands back its bytes in an allocation of at least 4 KiB, whatever
+# their length. Bytes that are kept (a payload's, for as long as its call's
+# outcome lives: a whole batch, or in the memo) are copied to their own size
+# with b"%b" % (data,) first (measured: 4,098 -> 51 bytes for {"n": 1}).
 _join = b"".join
 _SORTED = orjson.OPT_SORT_KEYS
 # A payload or meta sits one level inside its draft's document.
@@ -307,7 +311,7 @@ def check_payload(payload: Any) -> tuple[Any, bytes]:
     The held payload is the frozen value, or, for a flat dict of strings,
     ints, None and bools, the tuple of its ``(key, value)`` pairs, which
     ``frozen_payload`` (and ``Draft.payload``) turn into the PMap, in key
-    order. Raises
+    order. The bytes are a copy of their own size (orjson's are not). Raises
     DraftError naming the path of the first bad value (a lone surrogate
     included: it is found by encoding). The bytes are what an output
     draft's id is spliced from (``output_drafts``); held payload and bytes
@@ -335,14 +339,16 @@ def check_payload(payload: Any) -> tuple[Any, bytes]:
             if len(pairs) > 1:
                 pairs.sort()  # keys are distinct: values are never compared
             try:
-                return tuple(pairs), _dumps(payload if tp is dict else dict(pairs), option=_SORTED)
+                data = _dumps(payload if tp is dict else dict(pairs), option=_SORTED)
             except orjson.JSONEncodeError as exc:
                 raise _explain_encode_error(dict(pairs), {}, exc) from None
+            return tuple(pairs), b"%b" % (data,)  # a copy of its own size (see _dumps)
     frozen, canon = freeze_with_canon(payload, "payload", Draft, _ROOM)
     try:
-        return frozen, _dumps(canon, option=_SORTED)
+        data = _dumps(canon, option=_SORTED)
     except orjson.JSONEncodeError as exc:
         raise _explain_encode_error(canon, {}, exc) from None
+    return frozen, b"%b" % (data,)
 
 
 def engine_meta(lens_id: str, lens_version: str, instance_id: str, batch_id: str | None = None) -> EngineMeta:

@@ -215,3 +215,31 @@ def test_a_small_output_retains_at_most_1_kib():
         tracemalloc.stop()
     assert len(state.outputs("x")) == n
     assert retained / n <= 1024, f"{retained / n:.0f} bytes per output"
+
+
+def test_kept_payload_bytes_cost_their_own_size():
+    """orjson returns bytes in a 4 KiB allocation; kept ones (in outcomes, the memo) must not be."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [check_payload({"n": i}) for i in range(1000)] + [check_payload({"n": [i, 1.5]}) for i in range(1000)]
+        per_payload = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert per_payload < 400, f"{per_payload:.0f} bytes per checked payload"
+
+
+def test_a_recompute_peaks_below_2_kib_per_frame_over_its_inputs():
+    n = 5000
+    store, caps, _ = _store(n, inline=n + 1)
+    recompute_derived(store, registry=REG, caps=caps)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        state = recompute_derived(store, registry=REG, caps=caps)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert len(state.outputs("x")) == n
+    assert peak / n <= 2048, f"peak {peak / n:.0f} bytes per frame"
