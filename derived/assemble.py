@@ -15,10 +15,9 @@ from itertools import accumulate
 from typing import Any
 
 import attrs
-from pyrsistent import pmap
 
-from drafts.canonical import frozen_scalar_map
-from drafts.draft import Draft, draft_from_checked
+from drafts.draft import Draft, engine_meta, output_drafts
+from drafts.engine_meta import EngineMeta
 from drafts.errors import DraftError
 from lenses.lens import Lens
 from lenses.result import FAILED, ExecutionResult
@@ -42,10 +41,9 @@ class Chunk:
     counts: tuple[int, ...]
 
 
-def provenance_of(plan: InstancePlan) -> tuple:
-    """The ``meta.provenance`` every output of an instance shares: ``(frozen, plain)``, frozen once."""
-    plain = {"lensId": plan.lens.id, "lensVersion": plan.lens.version, "lensInstanceId": plan.instance_id}
-    return pmap(plain), plain
+def provenance_of(plan: InstancePlan) -> EngineMeta:
+    """The engine's meta every output of an instance shares: provenance frozen once, the rest spliced as bytes."""
+    return engine_meta(plan.lens.id, plan.lens.version, plan.instance_id, plan.batch_id)
 
 
 def warner(instance_id: str, batch_id: str | None = None):
@@ -56,7 +54,7 @@ def warner(instance_id: str, batch_id: str | None = None):
 
 
 def assemble_chunk(plan: InstancePlan, source_ids, outcomes: list, start: int, end: int, caps: Caps,
-                   provenance: tuple) -> Chunk:
+                   provenance: EngineMeta) -> Chunk:
     """Frames ``start:end`` of a batch as output drafts, tagged with ``meta.batch``, in frame order."""
     batch_id = plan.batch_id
     warn = warner(plan.instance_id, batch_id)
@@ -66,10 +64,13 @@ def assemble_chunk(plan: InstancePlan, source_ids, outcomes: list, start: int, e
     warnings, results = [], []
     for index in range(start, end):
         outcome = outcomes[index]
-        batch_meta = {"kind": "mapFrames", "batchId": batch_id, "frameIndex": index,
-                      "frameSourceDraftId": source_ids[index]}
-        made, frame_warnings = _drafts_of(outcome, provenance, batch_meta, warn, index)
-        warnings.extend(frame_warnings)
+        try:  # the common case inline; _drafts_of says what went wrong otherwise
+            made = output_drafts(outcome.outputs, provenance, index, source_ids[index])
+        except DraftError:
+            made = None
+        if made is None or outcome.error_code is not None:
+            made, frame_warnings = _drafts_of(outcome, provenance, index, source_ids[index], warn)
+            warnings.extend(frame_warnings)
         if outcome.result is not None:
             results.append((index, outcome.result))
         if outcome.overflow:
@@ -84,22 +85,18 @@ def assemble_chunk(plan: InstancePlan, source_ids, outcomes: list, start: int, e
     return Chunk(tuple(warnings), tuple(results), tuple(flat), tuple(counts))
 
 
-def _drafts_of(outcome: CallOutcome, provenance, batch_meta: dict | None, warn, index) -> tuple[list, list]:
-    """Output drafts of one call, or none and a warning if the call failed or gave a bad output."""
+_NO_WARNINGS: list = []
+
+
+def _drafts_of(outcome: CallOutcome, engine: EngineMeta, index: int | None, source_id: str | None,
+               warn) -> tuple[list, list]:
+    """Output drafts of one call (of frame ``index``, or None), or none and a warning if it failed or gave a bad output."""
     if outcome.error_code is not None:
         return [], [warn(outcome.error_code, outcome.error, frame_index=index, **dict(outcome.details))]
-    made = []
-    extra = {"provenance": provenance}
     try:
-        for variant, out in enumerate(outcome.outputs):
-            if batch_meta is not None:
-                batch = batch_meta.copy()
-                batch["variantIndex"] = variant
-                extra["batch"] = (frozen_scalar_map(batch), batch)
-            made.append(draft_from_checked(out.payload, out.canon_payload, out.meta, out.canon_meta, extra))
-    except DraftError as exc:  # checked where the lens ran, but for lone surrogates (found when hashing)
-        return [], [warn("invalidOutput", f"output {len(made)}: {exc}", frame_index=index)]
-    return made, []
+        return output_drafts(outcome.outputs, engine, index, source_id), _NO_WARNINGS
+    except DraftError as exc:  # checked where the lens ran, but for lone surrogates in meta (found when hashing)
+        return [], [warn("invalidOutput", str(exc), frame_index=index)]
 
 
 def media_keep(caps: Caps, budget: int) -> tuple[int, str]:
@@ -184,7 +181,7 @@ class Assembly:
             jid = job_id_for(self.session.session_id, instance_id, None)
             self.results[jid] = outcome.result.with_job_id(str(jid))
             self.origins[jid] = (instance_id, None, draft.id if draft is not None else None)
-        made, frame_warnings = _drafts_of(outcome, provenance_of(plan), None, warn, None)
+        made, frame_warnings = _drafts_of(outcome, provenance_of(plan), None, None, warn)
         self.warnings.extend(frame_warnings)
         if outcome.overflow:
             self.warnings.append(warn(

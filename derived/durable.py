@@ -43,11 +43,11 @@ from typing import Any
 import orjson
 
 from drafts.canonical import DRAFT_MARK, canonical_bytes, freeze_with_canon, thaw_canon
-from drafts.draft import Draft, value_from_canon
+from drafts.draft import Draft, frozen_payload, value_from_canon
 from drafts.errors import DraftError
 from lenses.result import ExecutionResult
 
-from .evaluate import CallOutcome, CheckedOutput
+from .evaluate import CallOutcome, checked_output
 
 __all__ = ["DurableStore", "StoreError", "SCHEMA_VERSION", "key_digest", "outcome_to_json", "outcome_from_json"]
 
@@ -127,8 +127,8 @@ def outcome_to_json(outcome: CallOutcome) -> bytes | None:
     """
     outputs = []
     try:
-        for out in outcome.outputs:  # CheckedOutput: frozen and checked where the lens ran
-            payload, meta = out.payload, out.meta
+        for held, _, meta in outcome.outputs:  # checked_output tuples: frozen and checked where the lens ran
+            payload = frozen_payload(held)
             if meta is not None and not isinstance(meta, Mapping):
                 return None
             outputs.append([_canon_doc(payload, "payload"), None if meta is None else _canon_doc(meta, "meta")])
@@ -151,8 +151,8 @@ def outcome_from_json(data: bytes) -> CallOutcome:
     doc = orjson.loads(data)
     if doc.get("v") != SCHEMA_VERSION:
         raise ValueError(f"outcome written by schema {doc.get('v')!r}, this is {SCHEMA_VERSION}")
-    outputs = [CheckedOutput.of(value_from_canon(payload, "payload"),
-                                None if meta is None else value_from_canon(meta, "meta"))
+    outputs = [checked_output(value_from_canon(payload, "payload"),
+                              None if meta is None else value_from_canon(meta, "meta"))
                for payload, meta in doc["outputs"]]
     result = None
     if doc["result"] is not None:

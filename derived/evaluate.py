@@ -16,26 +16,22 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Set
-from typing import Any
+from typing import Any, NamedTuple
 
-import attrs
-
-from drafts.canonical import MAX_DEPTH, freeze_with_canon
-from drafts.draft import Draft, check_output
+from drafts.draft import Draft, check_output, check_payload
 from drafts.errors import DraftError
 from lenses.lens import FrameContext, Lens, Output
 from lenses.result import COMPLETED, ExecutionResult
 
 from .signals import Terminated
 
-__all__ = ["CallOutcome", "CheckedOutput", "call_lens", "describe_exception", "RESERVED_META_KEYS", "INTERRUPTED"]
+__all__ = ["CallOutcome", "checked_output", "call_lens", "describe_exception", "RESERVED_META_KEYS", "INTERRUPTED"]
 
 RESERVED_META_KEYS = ("batch", "provenance")
 INTERRUPTED = "interrupted"
 """``CallOutcome.error_code`` of a call the lens ended with KeyboardInterrupt (never a warning)."""
 _GENERATOR = type(x for x in ())
 _PLAIN_ITERABLES = (_GENERATOR, list, tuple)
-_ROOM = MAX_DEPTH - 1  # a payload sits one level inside its draft's document
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -58,46 +54,24 @@ def describe_exception(exc: BaseException) -> str:
     return f"{name}: {text}"
 
 
-class CheckedOutput:
-    """One output, checked and frozen where the lens ran: a draft-to-be.
+def checked_output(payload: Any, meta: Any = None) -> tuple[Any, bytes, Any]:
+    """One output, checked and frozen as ``make_draft`` would check it: a draft-to-be.
 
-    ``payload`` / ``meta`` are frozen (``meta`` None when empty); the canonical
-    forms ride along in-process and are dropped when pickled (they hold
-    ``orjson.Fragment``), to be rebuilt from the frozen values.
+    Returns the plain tuple ``(held payload, payload bytes, frozen meta or
+    None)`` that ``CallOutcome.outputs`` holds: the payload as
+    ``drafts.draft.check_payload`` holds it (``frozen_payload`` gives the
+    frozen value), its canonical bytes, which the output's id is spliced
+    from (``drafts.draft.output_drafts``), and the frozen user meta. Raises
+    DraftError naming the path of the first bad value. A plain tuple of
+    immutable data, so it pickles as is and, once the cyclic GC has seen it,
+    is no longer tracked: a call leaves one tracked object (its outcome)
+    until its outputs are assembled.
     """
-
-    __slots__ = ("payload", "meta", "canon_payload", "canon_meta")
-
-    def __init__(self, payload: Any, meta: Any, canon_payload: Any = None, canon_meta: Any = None):
-        self.payload = payload
-        self.meta = meta
-        self.canon_payload = canon_payload
-        self.canon_meta = canon_meta
-
-    def __reduce__(self):
-        return (CheckedOutput, (self.payload, self.meta))
-
-    @classmethod
-    def of(cls, payload: Any, meta: Any = None) -> CheckedOutput:
-        """Check plain ``payload`` / ``meta`` now (DraftError naming the path, as ``make_draft``)."""
-        frozen_payload, canon_payload, frozen_meta, canon_meta = check_output(payload, meta)
-        return cls(frozen_payload, frozen_meta, canon_payload, canon_meta)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CheckedOutput):
-            return NotImplemented
-        return (self.payload, self.meta) == (other.payload, other.meta)
-
-    def __hash__(self) -> int:
-        return hash((self.payload, self.meta))
-
-    def __repr__(self) -> str:
-        return f"CheckedOutput({self.payload!r}, {self.meta!r})"
+    return check_output(payload, meta)
 
 
-@attrs.frozen
-class CallOutcome:
-    """What one call gave: plain ``(payload, meta)`` outputs, or an error.
+class CallOutcome(NamedTuple):
+    """What one call gave: checked outputs (``checked_output`` tuples), or an error.
 
     ``overflow`` says the call yielded more than the limit it was read to;
     ``result`` is the ExecutionResult of a job-running (media) lens;
@@ -105,6 +79,10 @@ class CallOutcome:
     not reach one (never cached); ``details`` are ``(key, value)`` pairs for
     the warning (a ``lensError`` carries the exception type and message, the
     lens's file and line, and a short traceback).
+
+    A named tuple (immutable, equal field by field) because one is made per
+    call: building it is one C call, where a frozen attrs class set seven
+    slots one by one (see benchmarks/README.md).
     """
 
     outputs: tuple = ()
@@ -114,6 +92,10 @@ class CallOutcome:
     result: ExecutionResult | None = None
     worker_failed: bool = False
     details: tuple = ()
+
+
+_new_tuple = tuple.__new__  # a CallOutcome from all seven fields, without the keyword handling
+_islice = itertools.islice
 
 
 def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit: int) -> CallOutcome:
@@ -150,7 +132,7 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
                 error=f"lens must return an iterable of outputs, got {type(returned).__name__} "
                 "(wrap a single output in a list, or yield it)",
             )
-        items = returned[: limit + 1] if type(returned) is list else list(itertools.islice(returned, limit + 1))
+        items = returned[: limit + 1] if type(returned) is list else list(_islice(returned, limit + 1))
     except KeyboardInterrupt:
         return CallOutcome(error_code=INTERRUPTED, error="KeyboardInterrupt raised in the lens")
     except Terminated:  # SIGTERM/SIGHUP: the job cleaned up on the way here; the whole run stops
@@ -171,14 +153,13 @@ def call_lens(lens: Lens, params: Any, draft: Draft | None, context: Any, limit:
                     clash = sorted(k for k in RESERVED_META_KEYS if k in meta)
                     if clash:
                         return _invalid(index, f"Output.meta keys {clash} are reserved for the engine")
-                fp, cp, fm, cm = check_output(item.payload, meta)
-                outputs.append(CheckedOutput(fp, fm, cp, cm))
+                outputs.append(check_output(item.payload, meta))
             else:
-                fp, cp = freeze_with_canon(item, "payload", Draft, _ROOM)  # check_output without meta
-                outputs.append(CheckedOutput(fp, None, cp))
+                held, payload_bytes = check_payload(item)  # check_output without meta
+                outputs.append((held, payload_bytes, None))
         except DraftError as exc:
             return _invalid(index, str(exc))
-    return CallOutcome(outputs=tuple(outputs), overflow=overflow)
+    return _new_tuple(CallOutcome, (tuple(outputs), None, None, overflow, None, False, ()))  # CallOutcome(...)
 
 
 def _relative_file(filename: str, module: str) -> str:
@@ -235,8 +216,7 @@ def _from_result(result: ExecutionResult, limit: int) -> CallOutcome:
     outputs = []
     for index, payload in enumerate(result.outputs[:limit]):
         try:
-            fp, cp, fm, cm = check_output(payload, None)
-            outputs.append(CheckedOutput(fp, fm, cp, cm))
+            outputs.append(check_output(payload, None))
         except DraftError as exc:
             return CallOutcome(error_code="invalidOutput", error=f"output {index}: {exc}", result=result)
     return CallOutcome(outputs=tuple(outputs), overflow=len(result.outputs) > limit, result=result)

@@ -207,7 +207,11 @@ class _OneBucket(tuple):
     PMap reads its buckets only by ``len``, index and iteration, and asks
     them for an ``evolver()`` before any change; handing it a real pvector
     evolver there keeps every PMap operation intact while a small map costs
-    a 48-byte tuple instead of a ~330-byte pvector.
+    a 48-byte tuple instead of a ~330-byte pvector. The bucket itself is a
+    tuple of ``(key, value)`` pairs, not a list: pyrsistent never changes a
+    bucket in place (its evolver writes new lists), and a tuple of atomic
+    pairs is one object the cyclic GC stops tracking, where a list is
+    walked by every collection for as long as the map lives.
     """
 
     __slots__ = ()
@@ -216,7 +220,7 @@ class _OneBucket(tuple):
         return _pvector(self).evolver()
 
 
-def _pmap_from_pairs(pairs: list) -> PMap:
+def _pmap_from_pairs(pairs: list | tuple) -> PMap:
     """A PMap from ``(key, value)`` pairs with distinct str keys.
 
     This is pyrsistent's own layout (``_pmap._turbo_mapping``), except that a
@@ -231,7 +235,7 @@ def _pmap_from_pairs(pairs: list) -> PMap:
         # PMap.__new__ (Python) only sets these two slots; set them directly.
         m = _object_new(_PMapType)
         _set_size(m, n)
-        _set_buckets(m, _OneBucket((pairs,)))
+        _set_buckets(m, _OneBucket((tuple(pairs),)))
         return m
     size = 2 * n
     buckets: list = [None] * size

@@ -9,9 +9,12 @@ from typing import Any
 import attrs
 import orjson
 from pyrsistent import PMap, PVector, pmap
+from pyrsistent._pmap import PMap as _PMapType
 
 from .canonical import (
     DRAFT_MARK,
+    INT_MAX,
+    INT_MIN,
     MAX_DEPTH,
     _pmap_from_pairs,
     canonical_bytes,
@@ -21,15 +24,19 @@ from .canonical import (
     path_of,
     thaw_canon,
 )
+from .engine_meta import RECIPE_DEPTH, EngineMeta, meta_of_recipe
 from .errors import DraftError
 
 __all__ = [
     "ID_SCHEME",
     "Draft",
     "check_output",
-    "draft_from_checked",
+    "check_payload",
+    "output_drafts",
     "draft_from_json",
     "draft_id_of",
+    "engine_meta",
+    "frozen_payload",
     "make_draft",
     "make_draft_extending",
     "value_from_canon",
@@ -41,6 +48,13 @@ canonical bytes of ``[payload, meta]`` (``drafts.canonical``). It changes only
 if the canonical form ever does; journals record it (see drafts.journal)."""
 _ID_DOMAIN = ID_SCHEME.encode() + b"\n"
 _EMPTY = pmap()
+_dumps = orjson.dumps
+# orjson hands back its bytes in an allocation of at least 4 KiB, whatever
+# their length. Bytes that are kept (a payload's, for as long as its call's
+# outcome lives: a whole batch, or in the memo) are copied to their own size
+# with b"%b" % (data,) first (measured: 4,098 -> 51 bytes for {"n": 1}).
+_join = b"".join
+_SORTED = orjson.OPT_SORT_KEYS
 # A payload or meta sits one level inside its draft's document.
 _ROOM = MAX_DEPTH - 1
 
@@ -60,11 +74,51 @@ class Draft:
     """
 
     id: str
-    payload: Any
-    meta: PMap
+    # ``payload`` (the property below): a frozen value, or for a lens output
+    # whose payload is a flat map of strings, ints, None and bools, the tuple
+    # of its ``(key, value)`` pairs (``check_payload``), the PMap's own bucket.
+    _payload: Any
+    # ``meta`` (the property below): a frozen PMap, or for a lens output of a
+    # batch the engine's recipe for it (``drafts.engine_meta``), a tuple of
+    # strings and ints that becomes the frozen map when ``meta`` is first read.
+    # Tuples of atomic values are objects the cyclic GC stops tracking, so a
+    # recompute's outputs leave one tracked object each (benchmarks/README.md).
+    _meta: Any
     # Levels of this draft's JSON document (``to_json``), worked out when first
     # asked for (nesting it in another draft): -1 until then. Not part of equality.
     _depth: int = attrs.field(default=-1, repr=False)
+
+    @property
+    def payload(self) -> Any:
+        """The frozen payload (``PMap``, ``PVector`` or a scalar), always the same object once read."""
+        payload = self._payload
+        if type(payload) is tuple:
+            payload = _pmap_from_pairs(payload)
+            _set_payload(self, payload)
+        return payload
+
+    @property
+    def meta(self) -> PMap:
+        """The frozen meta mapping (``PMap``), always the same object once read."""
+        meta = self._meta
+        if type(meta) is tuple:
+            # Two threads reading at once may each build it; the maps are equal
+            # and the draft keeps one of them.
+            meta = meta_of_recipe(meta)
+            _set_meta(self, meta)
+        return meta
+
+    # ``d.payload = x`` raises FrozenInstanceError (attrs' __setattr__). Only
+    # ``object.__setattr__`` reaches these setters, exactly as it reached the
+    # slots these properties stand for; lenses.testing's check_lens catches a
+    # lens that does it.
+    @payload.setter
+    def payload(self, value: Any) -> None:
+        _set_payload(self, value)
+
+    @meta.setter
+    def meta(self, value: Any) -> None:
+        _set_meta(self, value)
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Draft cannot be constructed directly; use make_draft(payload, meta)")
@@ -98,7 +152,9 @@ class Draft:
     def _document_depth(self) -> int:
         depth = self._depth
         if depth < 0:
-            depth = 1 + max(_value_depth(self.payload), _value_depth(self.meta))
+            meta, payload = self._meta, self._payload
+            meta_depth = RECIPE_DEPTH if type(meta) is tuple else _value_depth(meta)
+            depth = 1 + max(1 if type(payload) is tuple else _value_depth(payload), meta_depth)
             _set(self, "_depth", depth)
         return depth
 
@@ -137,6 +193,11 @@ def _short(value: Any, limit: int = 120) -> str:
 
 _new_draft = object.__new__
 _set = object.__setattr__
+# Draft's slots, set directly (what object.__setattr__ does, without the lookup).
+_set_id = Draft.id.__set__
+_set_payload = Draft._payload.__set__
+_set_meta = Draft._meta.__set__
+_set_depth = Draft._depth.__set__
 
 
 def draft_id_of(canon_payload: Any, canon_meta: Any) -> str:
@@ -150,10 +211,10 @@ def draft_id_of(canon_payload: Any, canon_meta: Any) -> str:
 
 def _build(id_: str, payload: Any, meta: Any) -> Draft:
     d = _new_draft(Draft)
-    _set(d, "id", id_)
-    _set(d, "payload", payload)
-    _set(d, "meta", meta)
-    _set(d, "_depth", -1)
+    _set_id(d, id_)
+    _set_payload(d, payload)
+    _set_meta(d, meta)
+    _set_depth(d, -1)
     return d
 
 
@@ -194,53 +255,194 @@ def make_draft_extending(payload: Any, meta: Mapping[str, Any] | None, extra: di
 
 
 def _extended(frozen_payload: Any, canon_payload: Any, frozen_meta: Any, canon_meta: Any, extra: dict) -> Draft:
+    frozen, canon = _merged_meta(frozen_meta, canon_meta, extra)
+    return _build(draft_id_of(canon_payload, canon), frozen_payload, frozen)
+
+
+def _merged_meta(frozen_meta: Any, canon_meta: Any, extra: dict) -> tuple[PMap, dict]:
+    """``(frozen, canon)`` of ``{**meta, **extra}``; ``extra`` maps a key to ``(frozen, canon)``."""
     if frozen_meta:
         frozen = {k: v for k, v in frozen_meta.items() if k not in extra}
         canon = dict(canon_meta)
         for key, (value, plain) in extra.items():
             frozen[key] = value
             canon["$" + key if key[:1] == "$" else key] = plain
-        return _build(draft_id_of(canon_payload, canon), frozen_payload, frozen_scalar_map(frozen))
+        return frozen_scalar_map(frozen), canon
     pairs = []
     canon = {}
     for key, (value, plain) in extra.items():
         pairs.append((key, value))
         canon["$" + key if key[:1] == "$" else key] = plain
-    return _build(draft_id_of(canon_payload, canon), frozen_payload, _pmap_from_pairs(pairs))
+    return _pmap_from_pairs(pairs), canon
 
 
-def check_output(payload: Any, meta: Mapping[str, Any] | None) -> tuple[Any, Any, Any, Any]:
+def check_output(payload: Any, meta: Mapping[str, Any] | None) -> tuple[Any, bytes, Any]:
     """Check one lens output as ``make_draft`` would, without naming it yet.
 
-    Returns ``(frozen payload, canon payload, frozen meta or None, canon meta
-    or None)`` for ``draft_from_checked``; raises DraftError naming the path
-    of the first bad value. This is how a worker validates outputs where the
-    lens ran: what it sends back is frozen JSON-like data, always picklable.
-    One check is left to ``draft_from_checked``, which names the draft: a
-    string that is not valid Unicode (a lone surrogate), which pickles fine.
+    Returns ``(held payload, its canonical bytes, frozen meta or None)``
+    (``check_payload`` says what "held" is) for ``output_drafts``; raises
+    DraftError naming the path of the first bad value. This is how a worker
+    validates outputs where the lens ran: what it sends back is frozen
+    JSON-like data and bytes, always picklable.
     """
-    frozen_payload, canon_payload = freeze_with_canon(payload, "payload", Draft, _ROOM)
+    held, payload_bytes = check_payload(payload)
     if not meta:
-        return frozen_payload, canon_payload, None, None
+        return held, payload_bytes, None
     if not isinstance(meta, Mapping):
         raise DraftError(f"meta must be a mapping or None, got {type(meta).__name__}", "meta")
-    frozen_meta, canon_meta = freeze_with_canon(meta, "meta", Draft, _ROOM)
-    return frozen_payload, canon_payload, frozen_meta, canon_meta
+    return held, payload_bytes, freeze_with_canon(meta, "meta", Draft, _ROOM)[0]
 
 
-def draft_from_checked(
-    frozen_payload: Any, canon_payload: Any, frozen_meta: Any, canon_meta: Any, extra: dict[str, tuple[Any, Any]]
-) -> Draft:
-    """``make_draft_extending`` for an output ``check_output`` already checked.
+# Every id's hash starts with the scheme's line: outputs copy a hasher that has
+# read it (a copy costs less than a new hasher, whose many options are parsed).
+_new_id_hash = hashlib.blake2b(_ID_DOMAIN, digest_size=16).copy
 
-    A ``None`` canon (dropped on the way back from a worker: it is not
-    picklable) is rebuilt from the frozen value, which is reused as is.
+
+def _id_of_message(message: bytes) -> str:
+    """The id of a draft whose canonical ``[payload,meta]`` bytes are ``message``."""
+    h = _new_id_hash()
+    h.update(message)
+    return h.hexdigest()
+
+
+def check_payload(payload: Any) -> tuple[Any, bytes]:
+    """``(held payload, its canonical bytes)``, checked as ``make_draft`` checks a payload.
+
+    The held payload is the frozen value, or, for a flat dict of strings,
+    ints, None and bools, the tuple of its ``(key, value)`` pairs, which
+    ``frozen_payload`` (and ``Draft.payload``) turn into the PMap, in key
+    order. The bytes are a copy of their own size (orjson's are not). Raises
+    DraftError naming the path of the first bad value (a lone surrogate
+    included: it is found by encoding). The bytes are what an output
+    draft's id is spliced from (``output_drafts``); held payload and bytes
+    are plain immutable data, so they travel back from a worker.
+
+    >>> check_payload({"n": 1, "a": None})
+    ((('a', None), ('n', 1)), b'{"a":null,"n":1}')
+    >>> check_payload({"n": [1.0]})[1]
+    b'{"n":[1.0]}'
     """
-    if canon_payload is None:
-        frozen_payload, canon_payload = freeze_with_canon(frozen_payload, "payload", Draft, _ROOM)
-    if frozen_meta is not None and canon_meta is None:
-        frozen_meta, canon_meta = freeze_with_canon(frozen_meta, "meta", Draft, _ROOM)
-    return _extended(frozen_payload, canon_payload, frozen_meta, canon_meta, extra)
+    tp = type(payload)
+    if tp is dict or tp is _PMapType:
+        # A flat map of strings, ints, None and bools (most lens outputs) is
+        # held as its pairs, in key order (so equal payloads hold equal
+        # tuples); anything else takes the full walk.
+        pairs = []
+        for k, v in payload.items():
+            tv = type(v)
+            if type(k) is not str or k[:1] == "$" or not (
+                tv is str or v is None or tv is bool or (tv is int and INT_MIN <= v <= INT_MAX)
+            ):
+                break
+            pairs.append((k, v))
+        else:
+            if len(pairs) > 1:
+                pairs.sort()  # keys are distinct: values are never compared
+            try:
+                data = _dumps(payload if tp is dict else dict(pairs), option=_SORTED)
+            except orjson.JSONEncodeError as exc:
+                raise _explain_encode_error(dict(pairs), {}, exc) from None
+            return tuple(pairs), b"%b" % (data,)  # a copy of its own size (see _dumps)
+    frozen, canon = freeze_with_canon(payload, "payload", Draft, _ROOM)
+    try:
+        data = _dumps(canon, option=_SORTED)
+    except orjson.JSONEncodeError as exc:
+        raise _explain_encode_error(canon, {}, exc) from None
+    return frozen, b"%b" % (data,)
+
+
+def engine_meta(lens_id: str, lens_version: str, instance_id: str, batch_id: str | None = None) -> EngineMeta:
+    """The engine meta of one lens instance's outputs (``drafts.engine_meta``), for ``output_drafts``."""
+    return EngineMeta(lens_id, lens_version, instance_id, batch_id)
+
+
+def frozen_payload(held: Any) -> Any:
+    """The frozen payload of a held one (``check_payload``): a pairs tuple becomes its PMap."""
+    return _pmap_from_pairs(held) if type(held) is tuple else held
+
+
+def output_drafts(
+    outputs: Any, engine: EngineMeta, frame_index: int | None = None, source_id: str | None = None
+) -> list[Draft]:
+    """The drafts of one lens call's checked outputs, the engine's meta added.
+
+    ``outputs``: ``check_output`` tuples ``(held payload, payload bytes or
+    None, frozen user meta or None)`` in variant order. With ``frame_index`` (a batched call) each output
+    gets ``meta["batch"]`` with that frame, ``source_id`` and its variant
+    index, besides ``meta["provenance"]``.
+
+    Each draft equals ``make_draft(payload, {**meta, "provenance": ...,
+    "batch": ...})`` — id, payload, meta, JSON — and a property test pins it.
+    An output without meta of its own is named from spliced bytes
+    (``drafts.engine_meta``) and, in a batch, keeps its meta as a recipe
+    until first read. Raises DraftError (``output N: `` and the path) for an
+    output that cannot be named: a lone surrogate in its meta (found only
+    when encoding), or an output that was never checked.
+    """
+    made = []
+    append = made.append
+    if not engine.spliceable:
+        for variant, out in enumerate(outputs):
+            batch = None if frame_index is None else engine.batch_plain(frame_index, source_id, variant)
+            append(_general_output(out, engine, batch, variant))
+        return made
+    if frame_index is None:
+        after = engine.single_bytes()
+        shared = engine.single_meta
+        for variant, out in enumerate(outputs):
+            held, payload_bytes, meta = out
+            if payload_bytes is not None and meta is None:
+                append(_build(_id_of_message(b"[" + payload_bytes + after), held, shared))
+            else:
+                append(_general_output(out, engine, None, variant))
+        return made
+    batch, source_key, kind, tail = engine.batch_parts
+    frame = b"%d" % frame_index
+    source = b"null" if source_id is None else _dumps(source_id)
+    key = engine.key
+    new_hash = _new_id_hash
+    for variant, out in enumerate(outputs):
+        held, payload_bytes, meta = out
+        if payload_bytes is not None and meta is None:
+            h = new_hash()
+            h.update(_join((b"[", payload_bytes, batch, frame, source_key, source, kind, b"%d" % variant, tail)))
+            d = _new_draft(Draft)
+            _set_id(d, h.hexdigest())
+            _set_payload(d, held)
+            _set_meta(d, (key, frame_index, source_id, variant))
+            _set_depth(d, -1)
+            append(d)
+        else:
+            append(_general_output(out, engine, engine.batch_plain(frame_index, source_id, variant), variant))
+    return made
+
+
+def _general_output(out: tuple, engine: EngineMeta, batch: dict | None, index: int) -> Draft:
+    """``output_drafts`` for an output with meta of its own (or not checked yet): meta merged and frozen now."""
+    try:
+        return _merged_output(out, engine, batch)
+    except DraftError as exc:
+        raise DraftError(f"output {index}: {exc}") from None
+
+
+def _merged_output(out: tuple, engine: EngineMeta, batch: dict | None) -> Draft:
+    held, payload_bytes, meta = out
+    if payload_bytes is None:
+        held, payload_bytes = check_payload(frozen_payload(held))
+    canon_meta = None
+    if meta is not None:
+        if not isinstance(meta, Mapping):
+            raise DraftError(f"meta must be a mapping or None, got {type(meta).__name__}", "meta")
+        meta, canon_meta = freeze_with_canon(meta, "meta", Draft, _ROOM)
+    extra = {"provenance": (engine.provenance, engine.provenance_plain)}
+    if batch is not None:
+        extra["batch"] = (frozen_scalar_map(batch), batch)
+    frozen, canon = _merged_meta(meta, canon_meta, extra)
+    try:
+        meta_bytes = _dumps(canon, option=_SORTED)
+    except orjson.JSONEncodeError as exc:
+        raise _explain_encode_error({}, canon, exc) from None
+    return _build(_id_of_message(b"[" + payload_bytes + b"," + meta_bytes + b"]"), held, frozen)
 
 
 def _explain_encode_error(payload: Any, meta: Any, exc: Exception) -> DraftError:

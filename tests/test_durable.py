@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 import drafts.media as media
 from derived import Memo, Workspace, recompute_derived
 from derived.durable import DurableStore, StoreError, outcome_from_json, outcome_to_json
-from derived.evaluate import CallOutcome, CheckedOutput
+from derived.evaluate import CallOutcome, checked_output
 from drafts import Store, make_draft, pack_drafts
+from drafts.draft import frozen_payload
 from lenses.result import COMPLETED, FAILED, ExecutionResult
 from lenses.testing import json_values
 from tests import lenses_durable
@@ -45,18 +46,18 @@ def _calls(fn):
                                                                                 max_size=3))), max_size=4),
        st.booleans())
 def test_an_outcome_read_back_from_disk_makes_the_same_drafts(outputs, overflow):
-    outcome = CallOutcome(outputs=tuple(CheckedOutput.of(p, m) for p, m in outputs), overflow=overflow)
+    outcome = CallOutcome(outputs=tuple(checked_output(p, m) for p, m in outputs), overflow=overflow)
     data = outcome_to_json(outcome)
     back = outcome_from_json(data)
     assert back.overflow == overflow
-    assert [make_draft(o.payload, o.meta) for o in back.outputs] == [make_draft(p, m) for p, m in outputs]
+    assert [make_draft(frozen_payload(held), m) for held, _, m in back.outputs] == [make_draft(p, m) for p, m in outputs]
     assert outcome_to_json(back) == data  # canonical: one outcome, one text
 
 
 def test_results_warnings_and_details_come_back_equal():
     result = ExecutionResult(job_id=None, status=COMPLETED, command=("ffmpeg", "-i", "a"), engine="e", exit_code=0,
                              outputs=[{"path": "/x", "size": 3}], message="ok")
-    outcome = CallOutcome(outputs=(CheckedOutput.of(result.outputs[0]),), result=result)
+    outcome = CallOutcome(outputs=(checked_output(result.outputs[0]),), result=result)
     assert outcome_from_json(outcome_to_json(outcome)) == outcome
     failed = CallOutcome(error_code="lensError", error="boom (at m.py:3)",
                          details=(("exception_type", "ValueError"), ("traceback", ("m.py:3 in f",))))
@@ -64,7 +65,7 @@ def test_results_warnings_and_details_come_back_equal():
 
 
 def test_an_output_that_is_not_a_valid_draft_is_kept_in_memory_only(tmp_path):
-    bad = CheckedOutput({"bad": float("nan")}, None)  # as if it slipped past the worker's check
+    bad = ({"bad": float("nan")}, None, None)  # as if it slipped past the worker's check
     assert outcome_to_json(CallOutcome(outputs=(bad,))) is None
     store = _store(["a"], "test.bad_output")
     with Memo.open(tmp_path / "c.sqlite") as memo:
