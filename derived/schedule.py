@@ -21,6 +21,7 @@ call as it finishes, so a run killed half-way keeps what it did.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from drafts.carrier import pack_drafts
@@ -116,6 +117,7 @@ class Scheduler:
         self.done = 0
         self.total = 0
         self.stream: Any = None
+        self.backlog: deque = deque()  # (work, frame indices, items or None, limit): tasks not yet handed over
         self.works = [_Work(i, ip, singles.get(ip.instance_id)) for i, ip in enumerate(instances)]
         by_id = {w.plan.instance_id: w for w in self.works}
         for work in self.works:
@@ -134,6 +136,7 @@ class Scheduler:
                 self._advance()
                 if self.next_to_assemble == len(self.works):
                     return
+                self._pump()
                 if not stream.pending:  # nothing in flight and nothing could start: a bug, never a hang
                     stuck = self.works[self.next_to_assemble].plan.instance_id
                     raise RuntimeError(f"recompute schedule stalled at instance {stuck!r}")
@@ -351,11 +354,8 @@ class Scheduler:
                                  and not work.left[n]])
 
     def _submit_frames(self, work: _Work, indices: list[int]) -> None:
-        if not indices:
-            return
-        plan = work.plan
-        items = [(work.drafts[i], (plan.instance_id, plan.batch_id, i)) for i in indices]
-        self._submit(work, indices, items, self.caps.max_drafts_emitted_per_frame)
+        if indices:
+            self._submit(work, indices, None, self.caps.max_drafts_emitted_per_frame)
 
     def _next_round(self, work: _Work) -> bool:
         """A media batch whose round is done: the next round, or its end (frames never run)."""
@@ -391,24 +391,48 @@ class Scheduler:
             return 1
         return task_size(jobs, parallelism, CHUNK_FRAMES)
 
-    def _submit(self, work: _Work, indices: list, items: list, limit: int) -> None:
-        """Send calls to the executor in tasks; a lens that cannot be shipped fails each call now."""
+    def _submit(self, work: _Work, indices: list, items: list | None, limit: int) -> None:
+        """Queue calls for the executor in tasks (``items`` None: frames ``indices`` of a batch).
+
+        A lens that cannot be shipped fails each call now. Tasks wait in
+        ``backlog`` (ready order) until ``_pump`` hands them over.
+        """
         lens = work.plan.lens
         if not getattr(self.executor, "in_process", False):
             problem = lens.shipping_problem()
             if problem is not None:
                 message = f"{problem} (executor: {self.executor!r})"
                 failed = CallOutcome(error_code="lensError", error=message, worker_failed=True)
-                self._record(work, indices, [failed] * len(items))
+                self._record(work, indices, [failed] * len(indices))
                 return
-            prepare = getattr(self.stream, "prepare", None) or getattr(self.executor, "will_run", None)
-            if prepare is not None:
-                prepare(lens)
         if self.memo is not None and hasattr(self.memo, "ran"):
-            self.memo.ran[work.plan.instance_id] = self.memo.ran.get(work.plan.instance_id, 0) + len(items)
-        size = self._commit_step(work, len(items))
-        for at in range(0, len(items), size):
-            self.stream.submit((lens, work.plan.params, items[at:at + size], limit), (work, indices[at:at + size]))
+            self.memo.ran[work.plan.instance_id] = self.memo.ran.get(work.plan.instance_id, 0) + len(indices)
+        size = self._commit_step(work, len(indices))
+        for at in range(0, len(indices), size):
+            part = None if items is None else items[at:at + size]
+            self.backlog.append((work, indices[at:at + size], part, limit))
+
+    def _pump(self) -> None:
+        """Hand queued tasks to the executor, keeping about two per worker in flight.
+
+        The executor always has work, and no more than that: a task's input
+        tuples are made as it is handed over, so a million-frame batch never
+        holds a million of them (nor does a Dask scheduler hold a million futures).
+        """
+        stream, backlog = self.stream, self.backlog
+        window = max(2, 2 * getattr(self.executor, "parallelism", 1))
+        prepare = None
+        if not getattr(self.executor, "in_process", False):
+            prepare = getattr(stream, "prepare", None) or getattr(self.executor, "will_run", None)
+        while backlog and stream.pending < window:
+            work, indices, items, limit = backlog.popleft()
+            plan = work.plan
+            if items is None:
+                instance_id, batch_id, drafts = plan.instance_id, plan.batch_id, work.drafts
+                items = [(drafts[i], (instance_id, batch_id, i)) for i in indices]
+            if prepare is not None:
+                prepare(plan.lens)
+            stream.submit((plan.lens, plan.params, items, limit), (work, indices))
 
     def _finished_task(self, tag: tuple, result: Any) -> None:
         work, indices = tag
@@ -472,6 +496,8 @@ class Scheduler:
                 work.held_chunks.append((work.chunk_keys[chunk_no], chunk, tuple(work.call_keys[start:end])))
             work.chunks[chunk_no] = chunk
             work.keep_chunk[chunk_no] = keep
+            if not work.media:  # the chunk holds the outputs now (and held_calls what the memo gets)
+                work.outcomes[start:end] = [None] * (end - start)
         cap = self.caps.max_total_drafts_per_batch
         while work.flat_chunks < len(work.chunks) and work.chunks[work.flat_chunks] is not None:
             if len(work.flat) < cap:
