@@ -389,3 +389,24 @@ def test_a_false_sync_inside_the_last_flac_frame_is_passed_over(media, tmp_path_
     open(path, "wb").write(bytes(data))
     assert xiph._frame_header(bytes(data), where) is not None
     assert read_flac(path)["duration"] == 1.0
+
+
+@pytest.mark.parametrize("rate", [88200, 96000])
+@pytest.mark.parametrize("codec", ["aac", "alac"])
+def test_an_mp4_sound_rate_above_65535_hz_is_read_as_written(tmp_path, rate, codec):
+    # Found by review: the 16.16 rate field of a sound entry holds such a rate halved (ISO/IEC 14496-12),
+    # and the reader reported 48000 for 96000, so every such m4a/mp4 failed verification.
+    from lenses.media.engine import FFmpegEngine
+
+    source = tmp_path / "hi.mka"
+    made = run_ffmpeg([FFmpegEngine.pinned().path, "-v", "error", "-y", "-f", "lavfi", "-i",
+                       f"sine=sample_rate={rate}:duration=1", "-c:a", "flac", f"file:{source}"])
+    assert made.exit_code == 0, made.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    result = audio(media_draft(source), AudioSpec(codec, "same", "same", "m4a", "{source_name}", str(out)))
+    assert result.status == COMPLETED, result.message
+    written = out / "hi.m4a"
+    assert read_movie(str(written))["streams"][0]["sample_rate"] == rate
+    assert parse_input_dump(run_ffmpeg([FFmpegEngine.pinned().path, "-hide_banner", "-i", f"file:{written}"]).stderr
+                            )["streams"][0]["sample_rate"] == rate

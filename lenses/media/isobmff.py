@@ -338,6 +338,11 @@ def _stream(fh, data: bytes, trak: tuple[int, int], index: int, movie_scale: int
             stream["r_frame_rate"] = round(media_scale / shortest, 2)
     elif handler == b"soun":
         codec, rate, channels = _audio_entry(data, entry, fourcc)
+        if rate and media_scale > 0xFFFF and media_scale % rate == 0 and not (media_scale // rate) & (
+                media_scale // rate - 1):
+            # A rate above 65535 does not fit the entry's 16.16 field: it holds the rate halved until it
+            # fits (ISO/IEC 14496-12, 12.2.3; what FFmpeg writes), and the media timescale is the rate.
+            rate = media_scale
         if codec is None:
             raise NotReadHere(f"sound sample entry {fourcc!r}")
         stream.update(codec_type="audio", codec_name=codec, sample_rate=rate, channels=channels)
