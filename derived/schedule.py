@@ -15,8 +15,13 @@ running the rest. Which frames exist never depends on timing:
   be dropped (``_media_rounds``); pure calls need no such wait.
 
 Whatever the completion order, ``derived.assemble`` puts outcomes back in
-plan order, so results are equal on every executor. The memo hears of each
-call as it finishes, so a run killed half-way keeps what it did.
+plan order, so results are equal on every executor. A media job's outcome
+reaches the memo as soon as it finishes, so a run killed half-way reuses the
+files it made; pure calls reach it when their whole batch is done, so a
+recompute that a lens stops (KeyboardInterrupt) keeps nothing of that batch.
+Tasks wait in a backlog and go to the executor about two per worker at a
+time; a worker that dies fails only the tasks in flight with it (never
+retried, seed 002).
 """
 
 from __future__ import annotations
@@ -115,10 +120,11 @@ class Scheduler:
         self.memo = memo
         self.progress = progress
         self.done = 0
-        self.total = 0
+        self.total = 0  # jobs known so far; an instance not yet expanded counts one, as in the plan session
         self.stream: Any = None
         self.backlog: deque = deque()  # (work, frame indices, items or None, limit): tasks not yet handed over
         self.works = [_Work(i, ip, singles.get(ip.instance_id)) for i, ip in enumerate(instances)]
+        self.total = sum(1 for ip in instances if ip.problem is None and ip.expanding)
         by_id = {w.plan.instance_id: w for w in self.works}
         for work in self.works:
             if work.plan.problem is None and work.plan.expanding:
@@ -163,6 +169,8 @@ class Scheduler:
 
     # -- progress ------------------------------------------------------------------------------
     def _expect(self, jobs: int) -> None:
+        """More jobs are known. ``total`` never reaches ``done`` before the last job: an instance that
+        reads another's outputs counts as one job until its last frames are planned."""
         self.total += jobs
 
     def _finished(self, jobs: int) -> None:
@@ -267,7 +275,7 @@ class Scheduler:
 
     def _run_single(self, work: _Work, draft: Draft | None, key: Any, cached: Any, described: Any) -> None:
         work.single = (key, cached, described)
-        self._expect(1)
+        self._expect(0 if work.plan.expanding else 1)  # an expanding call takes its placeholder's place
         outcome = describe_failure(described) or cached
         if outcome is not None:
             self._finished(1)
@@ -314,7 +322,7 @@ class Scheduler:
         work.cached_chunks.extend(fp.cached_chunks)
         work.outcomes.extend([None] * len(fp.drafts))
         count = len(fp.drafts)
-        self._expect(count)
+        self._expect(count - (1 if final and work.plan.expanding else 0))  # the last block replaces the placeholder
         reused = 0
         to_run: list[int] = []
         for chunk_no, start in enumerate(range(0, count, CHUNK_FRAMES)):

@@ -120,3 +120,20 @@ def test_a_media_batch_waits_until_the_budget_it_can_spend_is_known(tmp_path, tw
     assert [d.payload["path"] for d in state.outputs("media")] == [f"{tmp_path}/0.out"]
     (warning,) = [w for w in state.warnings if w.lens_instance_id == "media"]
     assert warning.code == "truncatedRecomputeOutputs" and warning.details["not_run"] == 6
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_progress_reaches_its_total_only_at_the_end(two_workers, executor):
+    # Found by review: the total grew as downstream frames were planned, so a progress bar hit 100 % early.
+    carrier = _numbers(600)
+    store = (Store.empty().add_draft(carrier)
+             .add_lens_instance("a", "test.repeat", carrier.id, {"times": 1})
+             .add_lens_instance("b", "test.repeat", OutputOf("a"), {"times": 1})
+             .add_lens_instance("c", "test.count", OutputOf("b")))
+    seen = []
+    recompute_derived(store, registry=REG, caps=Caps(max_frames_evaluated=600, max_total_drafts_per_batch=600),
+                      executor=SerialExecutor() if executor == "serial" else two_workers,
+                      progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (1201, 1201)
+    assert all(done < total for done, total in seen[:-1]), [s for s in seen[:-1] if s[0] >= s[1]]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
