@@ -131,8 +131,10 @@ class Scheduler:
                 work.upstream = by_id[work.plan.source.instance_id]
         self.next_to_assemble = 0
         self.provenance: dict[str, tuple] = {}
-        if memo is not None and hasattr(memo, "ran"):
-            memo.ran = {}  # what this recompute runs, per instance (the CLI reports it)
+        self.counting = memo is not None and hasattr(memo, "ran")
+        if self.counting:  # what this recompute runs, and what the memo spares, per instance (the CLI reports it)
+            memo.ran = {}
+            memo.reused = {}
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -277,6 +279,8 @@ class Scheduler:
         work.single = (key, cached, described)
         self._expect(0 if work.plan.expanding else 1)  # an expanding call takes its placeholder's place
         outcome = describe_failure(described) or cached
+        if outcome is cached and cached is not None:
+            self._count_reused(work, 1)
         if outcome is not None:
             self._finished(1)
             work.outcome = outcome
@@ -323,7 +327,7 @@ class Scheduler:
         work.outcomes.extend([None] * len(fp.drafts))
         count = len(fp.drafts)
         self._expect(count - (1 if final and work.plan.expanding else 0))  # the last block replaces the placeholder
-        reused = 0
+        reused = from_memo = 0  # settled now (memo or plan-time failure); of them, from the memo
         to_run: list[int] = []
         for chunk_no, start in enumerate(range(0, count, CHUNK_FRAMES)):
             end = min(start + CHUNK_FRAMES, count)
@@ -333,16 +337,20 @@ class Scheduler:
             work.left.append(0 if cached is not None else end - start)
             if cached is not None:
                 reused += end - start
+                from_memo += end - start
                 continue
             for index in range(start, end):
-                outcome = describe_failure(fp.described[index]) or fp.cached_calls[index]
+                failure = describe_failure(fp.described[index])
+                outcome = failure or fp.cached_calls[index]
                 if outcome is None:
                     to_run.append(offset + index)
                 else:
                     work.outcomes[offset + index] = outcome
                     work.left[-1] -= 1
                     reused += 1
+                    from_memo += failure is None
         self._finished(reused)
+        self._count_reused(work, from_memo)
         if final:
             work.frames_final = True
             if work.plan.expanding:  # the batch's frames as one plan, for assembly
@@ -384,6 +392,10 @@ class Scheduler:
         self._chunks_done(work, range(len(work.chunks)))
         return True
 
+    def _count_reused(self, work: _Work, jobs: int) -> None:
+        if self.counting and jobs:
+            self.memo.reused[work.plan.instance_id] = self.memo.reused.get(work.plan.instance_id, 0) + jobs
+
     # -- running -------------------------------------------------------------------------------------
     def _commit_step(self, work: _Work, jobs: int) -> int:
         """How many media jobs go in one task, so outcomes reach a durable memo as they finish.
@@ -413,7 +425,7 @@ class Scheduler:
                 failed = CallOutcome(error_code="lensError", error=message, worker_failed=True)
                 self._record(work, indices, [failed] * len(indices))
                 return
-        if self.memo is not None and hasattr(self.memo, "ran"):
+        if self.counting:
             self.memo.ran[work.plan.instance_id] = self.memo.ran.get(work.plan.instance_id, 0) + len(indices)
         size = self._commit_step(work, len(indices))
         for at in range(0, len(indices), size):

@@ -154,3 +154,33 @@ def test_media_jobs_rerun_only_for_a_missing_output_a_changed_clip_or_an_earlier
     assert json.loads(again.stdout)["counts"]["ran"] == 3
     assert (tmp_path / "out" / "proxies" / "a_proxy.mp4").exists()
     assert _plan(path)[("proxy", 0)] == "reused"
+
+
+def test_the_summary_counts_what_ran_and_what_the_cache_gave_per_instance(tmp_path):
+    # Found by review: an expanding instance counted as 1 job, and "reused" was jobs - ran, so an instance
+    # whose upstream kept nothing said "reused 1" on a fresh cache.
+    path = write(tmp_path, """
+        [pipeline]
+        output = "out"
+        [caps]
+        max_total_drafts_per_recompute = 3
+        [[sources]]
+        id = "notes"
+        drafts = [{ text = "a" }, { text = "b" }, { text = "c" }]
+        [[lenses]]
+        id = "up"
+        lens = "text.upper"
+        input = "notes"
+        [[lenses]]
+        id = "again"
+        lens = "text.upper"
+        input = "up"
+    """)
+    first = json.loads(draftlens("run", str(path), "--json").stdout)
+    rows = {row["instance"]: row for row in first["instances"]}
+    assert (rows["again"]["jobs"], rows["again"]["ran"], rows["again"]["reused"]) == (3, 3, 0)
+    assert first["counts"]["jobs"] == 6 and first["counts"]["reused"] == 0
+    second = json.loads(draftlens("run", str(path), "--json").stdout)
+    rows = {row["instance"]: row for row in second["instances"]}
+    assert [(rows[i]["ran"], rows[i]["reused"]) for i in ("up", "again")] == [(0, 3), (0, 3)]
+    assert second["counts"]["reused"] == 6

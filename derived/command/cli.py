@@ -332,9 +332,9 @@ def _run_held(pipeline: Any, executor: Any, spec: str, force: bool, as_json: boo
         memo.durable.record_instances(instance_rows(list(state.plan._instances)))
         counts["ran"] = sum(memo.ran.values())
         summary["cache"] = memo.durable.path
-        for row in summary["instances"]:  # what actually ran (an expanding instance is decided at run time)
+        for row in summary["instances"]:  # what actually ran and was reused (an expanding instance expands at run time)
             row["ran"] = memo.ran.get(row["instance"], 0)
-            row["reused"] = max(0, row["jobs"] - row["ran"])
+            row["reused"] = memo.reused.get(row["instance"], 0)
         counts["reused"] = sum(row["reused"] for row in summary["instances"])
     else:
         counts["ran"] = counts["jobs"] - counts["reused"]
@@ -378,10 +378,15 @@ def _run_summary(state: Any, pipeline: Any) -> dict:
             instance_id = state.job_origins[job_id][0]
             failed_by[instance_id] = failed_by.get(instance_id, 0) + 1
     warned = {i: sum(w.lens_instance_id == i for w in state.warnings) for i in state.instance_ids}
-    instances = [{"instance": r["instance"], "lens": r["lens"], "jobs": r["jobs"], "ran": r["run"],
-                  "reused": r["reused"], "failed": failed_by.get(r["instance"], 0),
-                  "outputs": len(state.outputs(r["instance"])), "warnings": warned.get(r["instance"], 0)}
-                 for r in state.plan.summary()]
+    instances = []
+    for r in state.plan.summary():
+        jobs, ran = r["jobs"], r["run"]
+        if r["expands"]:  # the one planned job became the instance's frames (or one call) at run time
+            jobs = ran = _expanded_jobs(state, r)
+        instances.append({"instance": r["instance"], "lens": r["lens"], "jobs": jobs, "ran": ran,
+                          "reused": r["reused"], "failed": failed_by.get(r["instance"], 0),
+                          "outputs": len(state.outputs(r["instance"])), "warnings": warned.get(r["instance"], 0)})
+    counts["jobs"] = sum(row["jobs"] for row in instances)
     sources = Sources(state, pipeline.store)
     warnings = []
     for w in state.warnings:
@@ -394,6 +399,13 @@ def _run_summary(state: Any, pipeline: Any) -> dict:
     return {"schema_version": SCHEMA_VERSION, "kind": "draftlens.run-summary", "session_id": str(state.plan.session_id),
             "counts": counts, "instances": instances, "warnings": warnings, "truncated": truncated,
             "exit_code": code}
+
+
+def _expanded_jobs(state: Any, row: dict) -> int:
+    """The jobs an expanding instance became when it ran: its frames, or one call."""
+    batch_id = state.batch_id_by_instance.get(row["instance"])
+    summary = state.batch_summary_by_batch_id.get(batch_id) if batch_id is not None else None
+    return summary.frames if summary is not None else 1
 
 
 def _warning_line(w: Any, source: dict | None) -> str:
