@@ -322,3 +322,30 @@ def test_mxf_from_a_plain_draft_at_15_fps_is_validation_too(clips, tmp_path):
 def test_probe_outputs_give_each_mp4_streams_own_duration(clips):
     streams = probed(clips.short_audio).payload["streams"]
     assert [(s["codec_type"], s["duration"]) for s in streams] == [("video", 3.0), ("audio", 2.5)]
+
+
+# ---------------------------------------------------------------- a source rate the codec cannot carry (review)
+
+
+def test_a_source_rate_aac_or_mp3_cannot_carry_is_refused_before_ffmpeg_runs(tmp_path):
+    # Found by review: an 8012 Hz source (a real .au in the corpus) went to AAC/MP3 at "same" rate; FFmpeg
+    # resampled it unasked and the job failed verification, saying the source "may be damaged".
+    from lenses.media.engine import FFmpegEngine
+
+    clip = tmp_path / "odd_rate.mkv"
+    made = run_ffmpeg([FFmpegEngine.pinned().path, "-v", "error", "-y",
+                       "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1",
+                       "-f", "lavfi", "-i", "sine=sample_rate=8012:duration=1",
+                       "-c:v", "ffv1", "-c:a", "pcm_s16le", f"file:{clip}"])
+    assert made.exit_code == 0, made.stderr
+    frame = probed(clip)
+    for spec in (AudioSpec("aac", "same", "same", "m4a", "{source_name}", str(tmp_path)),
+                 AudioSpec("mp3", "same", "same", "mp3", "{source_name}", str(tmp_path))):
+        result = audio(frame, spec)
+        assert result.failure_class == "validation" and "8012 Hz" in result.message, result.message
+        assert result.exit_code is None  # FFmpeg never ran
+    result = proxy(frame, ProxySpec("h264", "mp4", "same", "{source_name}", str(tmp_path)))
+    assert result.failure_class == "validation" and "8012 Hz" in result.message, result.message
+    # what can carry it still does, and an explicit rate is a resample asked for
+    assert audio(frame, AudioSpec("flac", "same", "same", "flac", "{source_name}", str(tmp_path))).status == "COMPLETED"
+    assert audio(frame, AudioSpec("aac", 8000, "same", "m4a", "{source_name}", str(tmp_path))).status == "COMPLETED"

@@ -123,7 +123,10 @@ AUDIO_CODECS: dict[str, AudioCodec] = {
     "pcm_s24le": AudioCodec("pcm_s24le", "pcm_s24le", (), ("wav", "mka")),
     "flac": AudioCodec("flac", "flac", (), ("flac", "mka")),
     "alac": AudioCodec("alac", "alac", (), ("m4a", "mka")),
-    "aac": AudioCodec("aac", "aac", (("b:a", "192k"),), ("m4a", "mka")),
+    # AAC's sampling-frequency table (ISO/IEC 14496-3, 1.6.3.4; 7350 is below what a spec may ask):
+    # FFmpeg resamples anything else unasked.
+    "aac": AudioCodec("aac", "aac", (("b:a", "192k"),), ("m4a", "mka"),
+                      (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)),
     "mp3": AudioCodec("libmp3lame", "mp3", (("b:a", "192k"),), ("mp3", "mka"),
                       (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000), 2),
     "opus": AudioCodec("libopus", "opus", (("b:a", "128k"),), ("ogg", "webm", "mka"), (48000,),

@@ -171,6 +171,11 @@ def _probed_proxy(spec: ProxySpec, source: dict, video: dict, sound: list[dict],
         problem = mxf_rate_problem(video, name)
         if problem is not None:
             raise SpecError(problem)
+    if spec.audio and spec.container == "mp4":  # its audio is AAC at the source's rate
+        for stream in sound:
+            problem = _rate_problem("aac", stream, name, "use container mov or mkv (PCM), or audio=False")
+            if problem is not None:
+                raise SpecError(problem)
     most = PROXY_AUDIO_MAX_CHANNELS.get(spec.container)
     if spec.audio and most is not None:
         for stream in sound:
@@ -180,8 +185,22 @@ def _probed_proxy(spec: ProxySpec, source: dict, video: dict, sound: list[dict],
                                 "(channel layout): use container mov or mkv (PCM), or audio=False")
 
 
+def _rate_problem(codec_name: str, stream: dict, name: str, fix: str) -> str | None:
+    """A source rate the codec cannot carry: FFmpeg would resample it unasked and the output would not match."""
+    rates = AUDIO_CODECS[codec_name].sample_rates
+    rate = stream.get("sample_rate")
+    if rates is None or not rate or rate in rates:
+        return None
+    return (f"{name}: audio stream {stream['index']} is {rate} Hz; {codec_name} takes only "
+            f"{', '.join(str(r) for r in rates)} Hz: {fix}")
+
+
 def _probed_audio(spec: AudioSpec, stream: dict, name: str) -> None:
     codec = AUDIO_CODECS[spec.codec]
+    if spec.sample_rate == "same" and codec.same_rate_ok:
+        problem = _rate_problem(spec.codec, stream, name, "set sample_rate to one of them, or use codec flac/pcm")
+        if problem is not None:
+            raise SpecError(problem)
     if spec.channels != "same":
         return
     channels, layout = stream.get("channels"), stream.get("channel_layout")
