@@ -349,3 +349,16 @@ def test_a_source_rate_aac_or_mp3_cannot_carry_is_refused_before_ffmpeg_runs(tmp
     # what can carry it still does, and an explicit rate is a resample asked for
     assert audio(frame, AudioSpec("flac", "same", "same", "flac", "{source_name}", str(tmp_path))).status == "COMPLETED"
     assert audio(frame, AudioSpec("aac", 8000, "same", "m4a", "{source_name}", str(tmp_path))).status == "COMPLETED"
+
+
+@pytest.mark.parametrize("rate, channels", [(22050, 1), (96000, 2), (8000, 1)])
+def test_vorbis_is_written_at_every_rate_and_channel_count(tmp_path, rate, channels):
+    # Found by review: a fixed 160 kb/s had no libvorbis setup at 22.05 kHz mono or 96 kHz stereo (exit 234).
+    from lenses.media.engine import FFmpegEngine
+
+    clip = tmp_path / "tone.mka"
+    made = run_ffmpeg([FFmpegEngine.pinned().path, "-v", "error", "-y", "-f", "lavfi", "-i",
+                       "sine=sample_rate=48000:duration=1", "-ac", "2", "-c:a", "flac", f"file:{clip}"])
+    assert made.exit_code == 0, made.stderr
+    result = audio(media_draft(clip), AudioSpec("vorbis", rate, channels, "ogg", "{source_name}", str(tmp_path)))
+    assert result.status == "COMPLETED", result.message  # verified: the rate and channels asked for

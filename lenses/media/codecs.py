@@ -131,7 +131,9 @@ AUDIO_CODECS: dict[str, AudioCodec] = {
                       (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000), 2),
     "opus": AudioCodec("libopus", "opus", (("b:a", "128k"),), ("ogg", "webm", "mka"), (48000,),
                        same_rate_ok=False),
-    "vorbis": AudioCodec("libvorbis", "vorbis", (("b:a", "160k"),), ("ogg", "webm", "mka")),
+    # Quality, not a bitrate: libvorbis has no setup for 160 kb/s at 22.05 kHz mono or 96 kHz stereo
+    # (exit 234, measured); -q:a 5 (about 160 kb/s at 44.1 kHz stereo) sets up at every rate and layout.
+    "vorbis": AudioCodec("libvorbis", "vorbis", (("q:a", "5"),), ("ogg", "webm", "mka")),
 }
 
 AUDIO_CONTAINERS: dict[str, Container] = {
