@@ -205,7 +205,9 @@ def check_audio(spec: AudioSpec, source: dict, output: dict) -> Checked:
     src_audio = with_sound[0] if with_sound else {}
     out_audio = _audio_streams(output)
     if len(out_audio) != 1 or count_streams(output, "video"):
-        problems.append(f"expected 1 audio stream and nothing else, the output has {len(output.get('streams', ()))} stream(s)")
+        kinds = [s.get("codec_type") or "unknown" for s in output.get("streams", ())]
+        problems.append(f"expected 1 audio stream and nothing else, the output has {len(kinds)} stream(s)"
+                        f"{': ' + ', '.join(kinds) if kinds else ''}")
     got = out_audio[0] if out_audio else {}
     if out_audio:
         rate = src_audio.get("sample_rate") if spec.sample_rate == "same" else spec.sample_rate
