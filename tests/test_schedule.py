@@ -137,3 +137,21 @@ def test_progress_reaches_its_total_only_at_the_end(two_workers, executor):
     assert seen[-1] == (1201, 1201)
     assert all(done < total for done, total in seen[:-1]), [s for s in seen[:-1] if s[0] >= s[1]]
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_dying_worker_fails_only_the_chunks_in_flight_with_it(tmp_path):
+    # Chunks go to the pool about two per worker at a time: when one kills its worker, the broken pool fails
+    # what was in flight (it cannot say which task did it), and everything still queued runs on new workers.
+    crash = pack_drafts([make_draft({"n": n, "marker_dir": str(tmp_path)}) for n in range(2)])
+    numbers = _numbers(2000)
+    store = (Store.empty().add_draft(crash).add_draft(numbers)
+             .add_lens_instance("crash", "test.kill_worker", crash.id)
+             .add_lens_instance("other", "test.repeat", numbers.id, {"times": 1}))
+    caps = Caps(max_frames_evaluated=2000, max_total_drafts_per_batch=2000, max_total_drafts_per_recompute=4000)
+    with ProcessExecutor(2) as pool:
+        state = recompute_derived(store, registry=REG, caps=caps, executor=pool)
+    lost = [w for w in state.warnings if w.lens_instance_id == "other"]
+    assert all("worker failed (not retried)" in w.message for w in lost)
+    per_task = 2000 // (2 * 4)  # task_size: about four tasks per worker
+    assert len(state.outputs("other")) >= 2000 - 3 * per_task  # at most the other tasks of the window
+    assert [d.payload["n"] for d in state.outputs("crash")] in ([0], [])
