@@ -34,6 +34,7 @@ from itertools import accumulate
 from typing import Any
 
 from .errors import NotReadHere, NotWhole
+from .wholefile import size_of
 
 __all__ = ["track_durations", "ISOBMFF_EXTENSIONS", "read_movie", "MOVIE_CONTAINER"]
 
@@ -368,9 +369,7 @@ def read_movie(path: str) -> dict[str, Any]:
     ``mvhd``'s). ``frame_rate`` is the average rate of the sample table.
     """
     with open(path, "rb") as fh:
-        size_on_disk = os.fstat(fh.fileno()).st_size
-        if size_on_disk == 0:
-            raise NotWhole("the file is empty")
+        size_on_disk = size_of(fh)
         boxes = _top_boxes(fh, size_on_disk)
         kinds = [kind for kind, *_rest in boxes]
         if b"moof" in kinds:

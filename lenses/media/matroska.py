@@ -17,11 +17,11 @@ or ``NotReadHere`` (a codec ID this reader does not map).
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import Any
 
 from .errors import NotReadHere, NotWhole
+from .wholefile import size_of
 
 __all__ = ["read_matroska", "MATROSKA_CONTAINER", "CODEC_IDS"]
 
@@ -205,9 +205,7 @@ def read_matroska(path: str) -> dict[str, Any]:
     in file order; each stream's ``duration`` is its ``DURATION`` tag.
     """
     with open(path, "rb") as fh:
-        size_on_disk = os.fstat(fh.fileno()).st_size
-        if size_on_disk == 0:
-            raise NotWhole("the file is empty")
+        size_on_disk = size_of(fh)
         _doctype, start, end = _read_header(fh, size_on_disk)
         parts = _top_level(fh, start, end)
     if _INFO not in parts or _TRACKS not in parts:

@@ -16,11 +16,11 @@ empty or malformed file raises ``NotWhole``; a file without an Info frame
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import Any
 
 from .errors import NotReadHere, NotWhole
+from .wholefile import read_small
 
 __all__ = ["read_mp3"]
 
@@ -50,13 +50,7 @@ def _header(data: bytes, pos: int) -> tuple[int, int, int, int, int] | None:
 
 def read_mp3(path: str) -> dict[str, Any]:
     """An MP3 file FFmpeg finished: rate, channels, duration; every frame walked; NotWhole unless whole."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            raise NotWhole("the file is empty")
-        if size > _MAX_FILE:
-            raise NotReadHere(f"an MP3 file of {size} bytes")
-        data = fh.read()
+    data = read_small(path, _MAX_FILE, "an MP3 file")
     pos = 0
     if data[:3] == b"ID3":
         if len(data) < 10:

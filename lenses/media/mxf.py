@@ -23,11 +23,11 @@ map, a drop-frame timecode) ``NotReadHere``.
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import Any
 
 from .errors import NotReadHere, NotWhole
+from .wholefile import size_of
 
 __all__ = ["read_mxf"]
 
@@ -201,9 +201,7 @@ def _stream(index: int, picture: bool, described: tuple[int, dict[int, bytes]]) 
 def read_mxf(path: str) -> dict[str, Any]:
     """``{"container": "mxf", "duration", ..., "streams", "timecode"}``; NotWhole unless the file is whole."""
     with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            raise NotWhole("the file is empty")
+        size = size_of(fh)
         klvs = _klvs(fh, size)
         header_at = _check_structure(klvs, size)
         fh.seek(header_at + 2 + 2 + 4 + 8 + 8)  # major, minor, KAG size, this and previous partition

@@ -11,11 +11,11 @@ duration at all. A cut, empty or malformed file raises
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import Any
 
 from .errors import NotReadHere, NotWhole
+from .wholefile import size_of
 
 __all__ = ["read_wav"]
 
@@ -25,9 +25,7 @@ _PCM, _EXTENSIBLE = 0x0001, 0xFFFE
 def read_wav(path: str) -> dict[str, Any]:
     """``{"container": "wav", "duration", ..., "streams": [one audio stream]}``; NotWhole unless whole."""
     with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            raise NotWhole("the file is empty")
+        size = size_of(fh)
         head = fh.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
             raise NotWhole("no RIFF/WAVE header: not a WAV file")

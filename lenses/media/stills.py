@@ -14,12 +14,12 @@ named as FFmpeg's image-pipe demuxers name them (``jpeg_pipe``,
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from typing import Any
 
-from .errors import NotReadHere, NotWhole
+from .errors import NotWhole
+from .wholefile import read_small
 
 __all__ = ["read_jpeg", "read_png"]
 
@@ -43,13 +43,7 @@ def _still(container: str, codec: str, width: int, height: int, pix_fmt: str | N
 
 
 def _read(path: str, limit: int = 256 << 20) -> bytes:
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            raise NotWhole("the file is empty")
-        if size > limit:
-            raise NotReadHere(f"a still of {size} bytes")
-        return fh.read()
+    return read_small(path, limit, "a still")
 
 
 def read_jpeg(path: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import struct
 from typing import Any
 
 from .errors import NotReadHere, NotWhole
+from .wholefile import size_of
 
 __all__ = ["read_flac", "read_ogg"]
 
@@ -133,9 +134,7 @@ def _frame_header(data: bytes, pos: int) -> tuple[bool, int, int] | None:
 def read_flac(path: str) -> dict[str, Any]:
     """A native FLAC file: rate, channels and duration from STREAMINFO, checked against its last frame."""
     with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            raise NotWhole("the file is empty")
+        size = size_of(fh)
         if fh.read(4) != b"fLaC":
             raise NotWhole("no fLaC marker: not a FLAC file")
         pos, info, last = 4, None, False
@@ -218,9 +217,7 @@ def _pages(fh, size: int):
 def read_ogg(path: str) -> dict[str, Any]:
     """An Ogg file with one Opus or Vorbis stream: codec, rate, channels, duration; NotWhole unless whole."""
     with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            raise NotWhole("the file is empty")
+        size = size_of(fh)
         pages = list(_pages(fh, size))
         first, last = pages[0], pages[-1]
         if not first[1] & 0x2:
