@@ -73,6 +73,8 @@ class _Work:
         self.complete = False  # every outcome in, every chunk assembled
         self.assembled = False
         self.upstream: _Work | None = None
+        self.mark = 0  # grows whenever outputs downstream instances read may have changed
+        self.seen: tuple | None = None  # (upstream mark, next to assemble) when last looked at
         # batches
         self.fp: FramePlan | None = None if plan.frames is None else plan.frames
         self.frames_final = False  # every frame of the batch is planned
@@ -122,6 +124,7 @@ class Scheduler:
         self.done = 0
         self.total = 0  # jobs known so far; an instance not yet expanded counts one, as in the plan session
         self.stream: Any = None
+        self._floors: dict[int, int] | None = None  # per pass of _advance: position -> budget floor
         self.backlog: deque = deque()  # (work, frame indices, items or None, limit): tasks not yet handed over
         self.works = [_Work(i, ip, singles.get(ip.instance_id)) for i, ip in enumerate(instances)]
         self.total = sum(1 for ip in instances if ip.problem is None and ip.expanding)
@@ -156,9 +159,18 @@ class Scheduler:
         changed = True
         while changed:
             changed = False
+            self._floors = None
             for work in self.works:
                 if work.assembled:
                     continue
+                waits_on_upstream = work.upstream is not None and (not work.started or not work.frames_final)
+                if waits_on_upstream:  # only worth a look if the upstream moved, or the budget it is under
+                    upstream = work.upstream
+                    budget_matters = bool(upstream.flat) and not upstream.assembled
+                    seen = (upstream.mark, self.next_to_assemble if budget_matters else None)
+                    if seen == work.seen:
+                        continue
+                    work.seen = seen
                 if not work.started:
                     changed |= self._try_start(work)
                 elif work.plan.expanding and work.batched and not work.frames_final:
@@ -196,11 +208,22 @@ class Scheduler:
         return min(frames * caps.max_drafts_emitted_per_frame, caps.max_total_drafts_per_batch)
 
     def _budget_floor(self, work: _Work) -> tuple[int, bool]:
-        """``(least budget left when work is assembled, whether that is exact)``."""
-        budget = self.assembly.budget
-        for earlier in self.works[self.next_to_assemble:work.position]:
-            budget -= self._most_outputs(earlier)
-        return max(0, budget), work.position == self.next_to_assemble
+        """``(least budget left when work is assembled, whether that is exact)``.
+
+        Exact for the next instance to assemble; otherwise the budget left
+        minus what every unassembled instance before it can at most take,
+        summed once per pass of ``_advance`` (a floor only rises as instances
+        finish, so one from earlier in the pass is still a floor).
+        """
+        if work.position == self.next_to_assemble:
+            return self.assembly.budget, True
+        if self._floors is None:
+            floors, budget = {}, self.assembly.budget
+            for earlier in self.works[self.next_to_assemble:]:
+                floors[earlier.position] = max(0, budget)
+                budget -= self._most_outputs(earlier)
+            self._floors = floors
+        return self._floors.get(work.position, 0), False
 
     def _certain_outputs(self, work: _Work) -> tuple[int, bool]:
         """``(how many of work's outputs are certain to be kept, whether that is all of them)``."""
@@ -519,6 +542,7 @@ class Scheduler:
             if not work.media:  # the chunk holds the outputs now (and held_calls what the memo gets)
                 work.outcomes[start:end] = [None] * (end - start)
         cap = self.caps.max_total_drafts_per_batch
+        work.mark += 1
         while work.flat_chunks < len(work.chunks) and work.chunks[work.flat_chunks] is not None:
             if len(work.flat) < cap:
                 work.flat.extend(work.chunks[work.flat_chunks].flat[: cap - len(work.flat)])
@@ -552,6 +576,7 @@ class Scheduler:
             else:
                 self.assembly.single(plan, work.input, work.outcome)
         work.assembled = True
+        work.mark += 1
         # Downstream instances read the exact outputs from here on; drop the scratch copies.
         work.flat = []
         work.outcomes = []

@@ -155,3 +155,18 @@ def test_a_dying_worker_fails_only_the_chunks_in_flight_with_it(tmp_path):
     per_task = 2000 // (2 * 4)  # task_size: about four tasks per worker
     assert len(state.outputs("other")) >= 2000 - 3 * per_task  # at most the other tasks of the window
     assert [d.payload["n"] for d in state.outputs("crash")] in ([0], [])
+
+
+def test_a_long_chain_next_to_many_independent_instances_matches_the_model():
+    # Scheduling work is looked at only when its upstream or its budget moved; a chain of 60 instances next to
+    # 60 independent ones, under a recompute cap that truncates mid-chain, still matches the plain model.
+    carrier = _numbers(30)
+    chain = [(1, None)] + [(1, i) for i in range(59)] + [(1, None)] * 60
+    store = Store.empty().add_draft(carrier)
+    for position, (times, upstream) in enumerate(chain):
+        source = carrier.id if upstream is None else OutputOf(f"i{upstream}")
+        store = store.add_lens_instance(f"i{position}", "test.repeat", source, {"times": times})
+    caps = Caps(max_total_drafts_per_recompute=1000)
+    expected = _model([{"n": i} for i in range(30)], chain, caps)
+    state = recompute_derived(store, registry=REG, caps=caps)
+    assert [len(state.outputs(f"i{p}")) for p in range(len(chain))] == [len(k) for k in expected]
