@@ -25,7 +25,7 @@ from lenses.result import FAILED, ExecutionResult
 from .caps import Caps
 from .diagnostics import DerivedWarning
 from .evaluate import CallOutcome
-from .plan import CHUNK_FRAMES, BatchPlanSession, FramePlan, InstancePlan, job_id_for
+from .plan import BatchPlanSession, FramePlan, InstancePlan, job_id_for
 from .state import BatchFrameIndex, BatchSummary, DerivedState
 
 __all__ = ["Assembly", "Chunk", "assemble_chunk", "media_keep", "worker_failure"]
@@ -314,9 +314,3 @@ def _keep_counts(counts: list[int], n: int) -> list[int]:
         n -= take
         out.append(take)
     return out
-
-
-def chunk_ranges(evaluated: int):
-    """``(chunk number, start, end)`` of every chunk of a batch of ``evaluated`` frames."""
-    for chunk_no, start in enumerate(range(0, evaluated, CHUNK_FRAMES)):
-        yield chunk_no, start, min(start + CHUNK_FRAMES, evaluated)

@@ -94,10 +94,9 @@ def map_in_order(executor: Any, fn: Callable[[Any], Any], tasks: Sequence[Any],
 class _InOrderStream:
     """Runs submitted tasks one at a time, in submission order, when results are asked for."""
 
-    def __init__(self, run_one: Callable[[Any], Any], prepare: Callable[[Any], None] | None = None):
+    def __init__(self, run_one: Callable[[Any], Any]):
         self._run_one = run_one
         self._queue: deque = deque()
-        self.prepare = prepare
 
     def submit(self, task: Any, tag: Any) -> None:
         self._queue.append((task, tag))
@@ -119,8 +118,7 @@ def stream_of(executor: Any, fn: Callable[[Any], Any]) -> Iterator[Any]:
         with stream(fn) as opened:
             yield opened
         return
-    yield _InOrderStream(lambda task: executor.map(fn, [task], lambda _index: None)[0],
-                         getattr(executor, "will_run", None))
+    yield _InOrderStream(lambda task: executor.map(fn, [task], lambda _index: None)[0])
 
 
 class SerialExecutor:

@@ -86,7 +86,6 @@ class _Work:
         self.left: list[int] = []  # per chunk: frames not yet finished
         self.chunks: list[Chunk | None] = []
         self.keep_chunk: list[bool] = []
-        self.cached_chunks: list = []
         self.chunk_keys: list = []
         self.flat: list[Draft] = []  # outputs of the chunks assembled so far, in order (batch cap applied)
         self.flat_chunks = 0  # how many leading chunks ``flat`` holds
@@ -122,11 +121,11 @@ class Scheduler:
         self.memo = memo
         self.progress = progress
         self.done = 0
-        self.total = 0  # jobs known so far; an instance not yet expanded counts one, as in the plan session
         self.stream: Any = None
         self._floors: dict[int, int] | None = None  # per pass of _advance: position -> budget floor
         self.backlog: deque = deque()  # (work, frame indices, items or None, limit): tasks not yet handed over
         self.works = [_Work(i, ip, singles.get(ip.instance_id)) for i, ip in enumerate(instances)]
+        # jobs known so far; an instance not yet expanded counts one, as in the plan session
         self.total = sum(1 for ip in instances if ip.problem is None and ip.expanding)
         by_id = {w.plan.instance_id: w for w in self.works}
         for work in self.works:
@@ -346,7 +345,6 @@ class Scheduler:
         work.source_ids.extend(fp.source_ids)
         work.call_keys.extend(fp.call_keys)
         work.chunk_keys.extend(fp.chunk_keys)
-        work.cached_chunks.extend(fp.cached_chunks)
         work.outcomes.extend([None] * len(fp.drafts))
         count = len(fp.drafts)
         self._expect(count - (1 if final and work.plan.expanding else 0))  # the last block replaces the placeholder
@@ -380,7 +378,7 @@ class Scheduler:
                 work.fp = FramePlan(
                     total=work.frame_total, drafts=tuple(work.drafts), source_ids=tuple(work.source_ids),
                     malformed=False, call_keys=tuple(work.call_keys), chunk_keys=tuple(work.chunk_keys),
-                    cached_chunks=tuple(work.cached_chunks), cached_calls=(), described=(),
+                    cached_chunks=(), cached_calls=(), described=(),  # settled above; assembly reads none
                 )
         if work.media:  # its frames are all planned at once (``_try_start``), its caps known
             work.to_run = to_run
