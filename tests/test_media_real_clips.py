@@ -330,14 +330,10 @@ def test_probe_outputs_give_each_mp4_streams_own_duration(clips):
 def test_a_source_rate_aac_or_mp3_cannot_carry_is_refused_before_ffmpeg_runs(tmp_path):
     # Found by review: an 8012 Hz source (a real .au in the corpus) went to AAC/MP3 at "same" rate; FFmpeg
     # resampled it unasked and the job failed verification, saying the source "may be damaged".
-    from lenses.media.engine import FFmpegEngine
+    from derived.command.demo import make_clip
 
-    clip = tmp_path / "odd_rate.mkv"
-    made = run_ffmpeg([FFmpegEngine.pinned().path, "-v", "error", "-y",
-                       "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1",
-                       "-f", "lavfi", "-i", "sine=sample_rate=8012:duration=1",
-                       "-c:v", "ffv1", "-c:a", "pcm_s16le", f"file:{clip}"])
-    assert made.exit_code == 0, made.stderr
+    clip = make_clip(tmp_path / "odd_rate.mkv", sample_rate=8012, seconds=1,
+                     encode=["-c:v", "ffv1", "-c:a", "pcm_s16le"])
     frame = probed(clip)
     for spec in (AudioSpec("aac", "same", "same", "m4a", "{source_name}", str(tmp_path)),
                  AudioSpec("mp3", "same", "same", "mp3", "{source_name}", str(tmp_path))):
@@ -354,11 +350,9 @@ def test_a_source_rate_aac_or_mp3_cannot_carry_is_refused_before_ffmpeg_runs(tmp
 @pytest.mark.parametrize("rate, channels", [(22050, 1), (96000, 2), (8000, 1)])
 def test_vorbis_is_written_at_every_rate_and_channel_count(tmp_path, rate, channels):
     # Found by review: a fixed 160 kb/s had no libvorbis setup at 22.05 kHz mono or 96 kHz stereo (exit 234).
-    from lenses.media.engine import FFmpegEngine
+    from derived.command.demo import make_clip
 
-    clip = tmp_path / "tone.mka"
-    made = run_ffmpeg([FFmpegEngine.pinned().path, "-v", "error", "-y", "-f", "lavfi", "-i",
-                       "sine=sample_rate=48000:duration=1", "-ac", "2", "-c:a", "flac", f"file:{clip}"])
-    assert made.exit_code == 0, made.stderr
+    clip = make_clip(tmp_path / "tone.mka", size=None, sample_rate=48000, seconds=1,
+                     encode=["-ac", "2", "-c:a", "flac"])
     result = audio(media_draft(clip), AudioSpec("vorbis", rate, channels, "ogg", "{source_name}", str(tmp_path)))
     assert result.status == "COMPLETED", result.message  # verified: the rate and channels asked for

@@ -396,12 +396,10 @@ def test_a_false_sync_inside_the_last_flac_frame_is_passed_over(media, tmp_path_
 def test_an_mp4_sound_rate_above_65535_hz_is_read_as_written(tmp_path, rate, codec):
     # Found by review: the 16.16 rate field of a sound entry holds such a rate halved (ISO/IEC 14496-12),
     # and the reader reported 48000 for 96000, so every such m4a/mp4 failed verification.
+    from derived.command.demo import make_clip
     from lenses.media.engine import FFmpegEngine
 
-    source = tmp_path / "hi.mka"
-    made = run_ffmpeg([FFmpegEngine.pinned().path, "-v", "error", "-y", "-f", "lavfi", "-i",
-                       f"sine=sample_rate={rate}:duration=1", "-c:a", "flac", f"file:{source}"])
-    assert made.exit_code == 0, made.stderr
+    source = make_clip(tmp_path / "hi.mka", size=None, sample_rate=rate, seconds=1, encode=["-c:a", "flac"])
     out = tmp_path / "out"
     out.mkdir()
     result = audio(media_draft(source), AudioSpec(codec, "same", "same", "m4a", "{source_name}", str(out)))
