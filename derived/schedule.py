@@ -165,7 +165,9 @@ class Scheduler:
                 waits_on_upstream = work.upstream is not None and (not work.started or not work.frames_final)
                 if waits_on_upstream:  # only worth a look if the upstream moved, or the budget it is under
                     upstream = work.upstream
-                    budget_matters = bool(upstream.flat) and not upstream.assembled
+                    # a media batch's start waits on its own budget floor too (_media_may_start)
+                    budget_matters = (bool(upstream.flat) and not upstream.assembled) or (
+                        work.media and not work.started)
                     seen = (upstream.mark, self.next_to_assemble if budget_matters else None)
                     if seen == work.seen:
                         continue

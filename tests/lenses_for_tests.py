@@ -255,7 +255,7 @@ def fakemedia(draft, params):
     n = draft.payload["n"]
     (pathlib.Path(params.directory) / f"ran-{n}").write_text("x")
     return ExecutionResult(job_id=None, status="COMPLETED",
-                           outputs=[{"path": f"{params.directory}/{n}.out", "size": 1, "fingerprint": "x"}])
+                           outputs=[{"path": f"{params.directory}/{n}.out", "size": 1, "fingerprint": "x", "n": n}])
 
 
 TEST_LENSES = TEST_LENSES + (fakemedia,)

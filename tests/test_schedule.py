@@ -122,6 +122,20 @@ def test_a_media_batch_waits_until_the_budget_it_can_spend_is_known(tmp_path, tw
     assert warning.code == "truncatedRecomputeOutputs" and warning.details["not_run"] == 6
 
 
+@pytest.mark.parametrize(("cap", "kept"), [(3, [2, 1, 0]), (28, [2, 2, 2])])
+def test_media_batches_over_another_media_batchs_outputs_never_stall(tmp_path, cap, kept):
+    # probe, then proxy and poster over its outputs: a media batch whose upstream is already assembled
+    # waits on its own budget floor, which moves only as the instances before it are assembled.
+    clips = pack_drafts([make_draft({"n": i, "clip": True}) for i in range(2)])
+    store = Store.empty().add_draft(clips)
+    for name, source in (("probe", clips.id), ("proxy", OutputOf("probe")), ("poster", OutputOf("probe"))):
+        (tmp_path / name).mkdir()
+        store = store.add_lens_instance(name, "test.fakemedia", source, {"directory": str(tmp_path / name)})
+    state = recompute_derived(store, registry=REG, caps=Caps(max_total_drafts_per_recompute=cap))
+    assert [len(state.outputs(name)) for name in ("probe", "proxy", "poster")] == kept
+    assert [len(list((tmp_path / name).iterdir())) for name in ("probe", "proxy", "poster")] == kept
+
+
 @pytest.mark.parametrize("executor", ["serial", "processes"])
 def test_progress_reaches_its_total_only_at_the_end(two_workers, executor):
     # Found by review: the total grew as downstream frames were planned, so a progress bar hit 100 % early.
