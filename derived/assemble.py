@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from drafts.draft import Draft, engine_meta, output_drafts
+from drafts.draft import Draft, engine_meta, frames_output_drafts, output_drafts
 from drafts.engine_meta import EngineMeta
 from drafts.errors import DraftError
 from lenses.lens import Lens
@@ -56,21 +56,23 @@ def warner(instance_id: str, batch_id: str | None = None):
 def assemble_chunk(plan: InstancePlan, source_ids, outcomes: list, start: int, end: int, caps: Caps,
                    provenance: EngineMeta) -> Chunk:
     """Frames ``start:end`` of a batch as output drafts, tagged with ``meta.batch``, in frame order."""
+    frames = outcomes[start:end]
+    if not any([o.error_code is not None or o.overflow or o.result is not None for o in frames]):
+        try:  # the common case (every call gave outputs, none too many, no job): one loop for the chunk
+            flat, counts = frames_output_drafts([o.outputs for o in frames], provenance, start, source_ids[start:end])
+            return Chunk((), (), tuple(flat), tuple(counts))
+        except DraftError:
+            pass  # frame by frame below, where the bad output becomes its frame's warning
     batch_id = plan.batch_id
     warn = warner(plan.instance_id, batch_id)
     cap = caps.max_drafts_emitted_per_frame
-    flat: list[Draft] = []
-    counts: list[int] = []
+    flat = []
+    counts = []
     warnings, results = [], []
     for index in range(start, end):
         outcome = outcomes[index]
-        try:  # the common case inline; _drafts_of says what went wrong otherwise
-            made = output_drafts(outcome.outputs, provenance, index, source_ids[index])
-        except DraftError:
-            made = None
-        if made is None or outcome.error_code is not None:
-            made, frame_warnings = _drafts_of(outcome, provenance, index, source_ids[index], warn)
-            warnings.extend(frame_warnings)
+        made, frame_warnings = _drafts_of(outcome, provenance, index, source_ids[index], warn)
+        warnings.extend(frame_warnings)
         if outcome.result is not None:
             results.append((index, outcome.result))
         if outcome.overflow:
@@ -235,6 +237,7 @@ class Assembly:
         if len(kept) < requested:
             counts = _keep_counts(counts, len(kept))
         ids = tuple([d.id for d in kept])
+        self.drafts.update(zip(ids, kept, strict=True))
         self.by_batch[batch_id] = ids
         self.frame_offsets[batch_id] = (ids, array("q", accumulate(counts, initial=0)))
         batch_warnings = tuple(self.warnings[start_warnings:])
@@ -247,14 +250,12 @@ class Assembly:
             truncated=any(w.code.startswith("truncated") for w in batch_warnings),
             warnings=batch_warnings,
         )
-        self._keep(plan, kept)
+        self.outputs[instance_id] = tuple(kept)
 
     def _keep(self, plan: InstancePlan, kept: list[Draft]) -> None:
         kept = tuple(kept)
         self.outputs[plan.instance_id] = kept
-        drafts = self.drafts
-        for d in kept:
-            drafts[d.id] = d
+        self.drafts.update([(d.id, d) for d in kept])
 
     def not_run_warning(self, plan: InstancePlan, keep: tuple[int, str], evaluated: int, not_run: list[int],
                         outcomes: list) -> DerivedWarning:

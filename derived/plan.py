@@ -506,7 +506,8 @@ def _claim_outputs(planner: Planner, instances: list[InstancePlan], singles: dic
         if ip.problem is not None or ip.expanding:
             continue
         if ip.batched:
-            jobs.extend((ip.instance_id, i, info) for i, info in enumerate(ip.frames.described))
+            if ip.lens.describe is not None:  # a pure lens's frames write nothing
+                jobs.extend((ip.instance_id, i, info) for i, info in enumerate(ip.frames.described))
         else:
             jobs.append((ip.instance_id, None, singles[ip.instance_id][2]))
     if not any(info for _, _, info in jobs):

@@ -26,7 +26,9 @@ retried, seed 002).
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
+from itertools import repeat
+from operator import floordiv
 from typing import Any
 
 from drafts.carrier import pack_drafts
@@ -45,16 +47,22 @@ __all__ = ["Scheduler", "run_chunk"]
 def run_chunk(task: tuple) -> list[CallOutcome]:
     """The one function executors run: a chunk of calls of one lens, in order.
 
+    ``task`` is ``(lens, params, input drafts, (instance id, batch id, frame
+    indices), limit)``: call ``k`` reads ``drafts[k]`` as frame
+    ``indices[k]`` (None for a non-batched call, whose batch id is None).
+
     A lens that did not arrive in a worker (``lenses.lens.UnavailableLens``:
     its code differs there, or it cannot be found) fails each call with the
     reason; a call the lens ended with KeyboardInterrupt ends the chunk.
     """
-    lens, params, items, limit = task
+    lens, params, drafts, (instance_id, batch_id, indices), limit = task
     if type(lens) is not Lens:
         reason = getattr(lens, "reason", f"not a lens: {type(lens).__name__}")
-        return [CallOutcome(error_code="lensError", error=reason, worker_failed=True) for _ in items]
+        return [CallOutcome(error_code="lensError", error=reason, worker_failed=True) for _ in drafts]
+    # A call's FrameContext is made only for a lens that asks for it (most do not).
+    contexts = [(instance_id, batch_id, i) for i in indices] if lens.takes_context else repeat(None)
     out = []
-    for draft, context in items:
+    for draft, context in zip(drafts, contexts, strict=False):  # contexts may be an endless repeat
         outcome = call_lens(lens, params, draft, context, limit)
         out.append(outcome)
         if outcome.error_code == INTERRUPTED:
@@ -123,7 +131,7 @@ class Scheduler:
         self.done = 0
         self.stream: Any = None
         self._floors: dict[int, int] | None = None  # per pass of _advance: position -> budget floor
-        self.backlog: deque = deque()  # (work, frame indices, items or None, limit): tasks not yet handed over
+        self.backlog: deque = deque()  # (work, frame indices, input drafts or None, limit): tasks not yet handed over
         self.works = [_Work(i, ip, singles.get(ip.instance_id)) for i, ip in enumerate(instances)]
         # jobs known so far; an instance not yet expanded counts one, as in the plan session
         self.total = sum(1 for ip in instances if ip.problem is None and ip.expanding)
@@ -310,8 +318,7 @@ class Scheduler:
             work.outcome = outcome
             work.complete = True
             return
-        self._submit(work, [None], [(draft, (work.plan.instance_id, None, None))],
-                     self.caps.max_total_drafts_per_recompute)
+        self._submit(work, [None], [draft], self.caps.max_total_drafts_per_recompute)
 
     # -- frames of a batch ------------------------------------------------------------------------------
     def _feed(self, work: _Work) -> bool:
@@ -434,8 +441,8 @@ class Scheduler:
             return 1
         return task_size(jobs, parallelism, CHUNK_FRAMES)
 
-    def _submit(self, work: _Work, indices: list, items: list | None, limit: int) -> None:
-        """Queue calls for the executor in tasks (``items`` None: frames ``indices`` of a batch).
+    def _submit(self, work: _Work, indices: list, drafts: list | None, limit: int) -> None:
+        """Queue calls for the executor in tasks (``drafts`` None: frames ``indices`` of a batch).
 
         A lens that cannot be shipped fails each call now. Tasks wait in
         ``backlog`` (ready order) until ``_pump`` hands them over.
@@ -452,15 +459,16 @@ class Scheduler:
             self.memo.ran[work.plan.instance_id] = self.memo.ran.get(work.plan.instance_id, 0) + len(indices)
         size = self._commit_step(work, len(indices))
         for at in range(0, len(indices), size):
-            part = None if items is None else items[at:at + size]
+            part = None if drafts is None else drafts[at:at + size]
             self.backlog.append((work, indices[at:at + size], part, limit))
 
     def _pump(self) -> None:
         """Hand queued tasks to the executor, keeping about two per worker in flight.
 
-        The executor always has work, and no more than that: a task's input
-        tuples are made as it is handed over, so a million-frame batch never
-        holds a million of them (nor does a Dask scheduler hold a million futures).
+        The executor always has work, and no more than that: a task's list of
+        input drafts is made as it is handed over, so a million-frame batch
+        never holds a million task entries (nor does a Dask scheduler hold a
+        million futures).
         """
         stream, backlog = self.stream, self.backlog
         window = max(2, 2 * getattr(self.executor, "parallelism", 1))
@@ -468,21 +476,21 @@ class Scheduler:
         if not getattr(self.executor, "in_process", False):
             prepare = getattr(stream, "prepare", None) or getattr(self.executor, "will_run", None)
         while backlog and stream.pending < window:
-            work, indices, items, limit = backlog.popleft()
+            work, indices, drafts, limit = backlog.popleft()
             plan = work.plan
-            if items is None:
-                instance_id, batch_id, drafts = plan.instance_id, plan.batch_id, work.drafts
-                items = [(drafts[i], (instance_id, batch_id, i)) for i in indices]
+            if drafts is None:
+                drafts = list(map(work.drafts.__getitem__, indices))
             if prepare is not None:
                 prepare(plan.lens)
-            stream.submit((plan.lens, plan.params, items, limit), (work, indices))
+            stream.submit((plan.lens, plan.params, drafts, (plan.instance_id, plan.batch_id, indices), limit),
+                          (work, indices))
 
     def _finished_task(self, tag: tuple, result: Any) -> None:
         work, indices = tag
         lens = work.plan.lens
         if isinstance(result, ChunkFailed):
             outcomes = [worker_failure(lens, result.reason) for _ in indices]
-        elif any(outcome.error_code == INTERRUPTED for outcome in result):
+        elif result and result[-1].error_code == INTERRUPTED:  # run_chunk stops at the call that says so
             raise KeyboardInterrupt(f"lens {lens.id!r} raised KeyboardInterrupt; the recompute stopped")
         else:
             outcomes = result
@@ -500,21 +508,26 @@ class Scheduler:
             work.outcome = outcome
             work.complete = True
             return
-        touched = set()
+        frames = work.outcomes
         for index, outcome in zip(indices, outcomes, strict=True):
-            work.outcomes[index] = outcome
-            chunk_no = index // CHUNK_FRAMES
-            work.left[chunk_no] -= 1
-            touched.add(chunk_no)
-            if memo is not None and not outcome.worker_failed:
+            frames[index] = outcome
+        finished = Counter(map(floordiv, indices, repeat(CHUNK_FRAMES)))  # chunk number -> calls finished
+        left = work.left
+        for chunk_no, count in finished.items():
+            left[chunk_no] -= count
+        if memo is not None:
+            call_keys = work.call_keys
+            for index, outcome in zip(indices, outcomes, strict=True):
+                if outcome.worker_failed:
+                    continue
                 if work.media:  # a job's files exist now: a run killed later must still reuse them
-                    memo.put_call(work.call_keys[index], outcome, lens.id)
+                    memo.put_call(call_keys[index], outcome, lens.id)
                 else:
-                    work.held_calls.append((work.call_keys[index], outcome))
+                    work.held_calls.append((call_keys[index], outcome))
         if work.media:
             work.round_left -= len(indices)
             return  # a media batch is assembled once its last round is done
-        self._chunks_done(work, sorted(touched))
+        self._chunks_done(work, sorted(finished))
 
     # -- assembling ----------------------------------------------------------------------------------
     def _chunks_done(self, work: _Work, chunk_nos) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "check_output",
     "check_payload",
     "output_drafts",
+    "frames_output_drafts",
     "draft_from_json",
     "draft_id_of",
     "engine_meta",
@@ -75,14 +76,16 @@ class Draft:
 
     id: str
     # ``payload`` (the property below): a frozen value, or for a lens output
-    # whose payload is a flat map of strings, ints, None and bools, the tuple
-    # of its ``(key, value)`` pairs (``check_payload``), the PMap's own bucket.
+    # whose payload is a flat map of strings, ints, None and bools, a private
+    # dict copy of it (``check_payload``), no one else's to change, which
+    # becomes the PMap when ``payload`` is first read.
     _payload: Any
     # ``meta`` (the property below): a frozen PMap, or for a lens output of a
     # batch the engine's recipe for it (``drafts.engine_meta``), a tuple of
     # strings and ints that becomes the frozen map when ``meta`` is first read.
-    # Tuples of atomic values are objects the cyclic GC stops tracking, so a
-    # recompute's outputs leave one tracked object each (benchmarks/README.md).
+    # Tuples and dicts of atomic values are objects the cyclic GC does not
+    # track, so a recompute's outputs leave one tracked object each
+    # (benchmarks/README.md).
     _meta: Any
     # Levels of this draft's JSON document (``to_json``), worked out when first
     # asked for (nesting it in another draft): -1 until then. Not part of equality.
@@ -92,8 +95,8 @@ class Draft:
     def payload(self) -> Any:
         """The frozen payload (``PMap``, ``PVector`` or a scalar), always the same object once read."""
         payload = self._payload
-        if type(payload) is tuple:
-            payload = _pmap_from_pairs(payload)
+        if type(payload) is dict:
+            payload = _pmap_from_pairs(sorted(payload.items()))
             _set_payload(self, payload)
         return payload
 
@@ -154,7 +157,7 @@ class Draft:
         if depth < 0:
             meta, payload = self._meta, self._payload
             meta_depth = RECIPE_DEPTH if type(meta) is tuple else _value_depth(meta)
-            depth = 1 + max(1 if type(payload) is tuple else _value_depth(payload), meta_depth)
+            depth = 1 + max(1 if type(payload) is dict else _value_depth(payload), meta_depth)
             _set(self, "_depth", depth)
         return depth
 
@@ -308,41 +311,40 @@ def _id_of_message(message: bytes) -> str:
 def check_payload(payload: Any) -> tuple[Any, bytes]:
     """``(held payload, its canonical bytes)``, checked as ``make_draft`` checks a payload.
 
-    The held payload is the frozen value, or, for a flat dict of strings,
-    ints, None and bools, the tuple of its ``(key, value)`` pairs, which
-    ``frozen_payload`` (and ``Draft.payload``) turn into the PMap, in key
-    order. The bytes are a copy of their own size (orjson's are not). Raises
+    The held payload is the frozen value, or, for a flat map of strings,
+    ints, None and bools, a dict copy of it (no one else holds it, so no one
+    changes it), which ``frozen_payload`` (and ``Draft.payload``) turn into
+    the PMap. A copy costs about 400 instructions where sorting the pairs
+    into a tuple cost 3,000 (callgrind, one key), and a dict of atomic values
+    is, like such a tuple, not tracked by the cyclic GC. The bytes are a copy of their own size (orjson's are not). Raises
     DraftError naming the path of the first bad value (a lone surrogate
     included: it is found by encoding). The bytes are what an output
     draft's id is spliced from (``output_drafts``); held payload and bytes
     are plain immutable data, so they travel back from a worker.
 
     >>> check_payload({"n": 1, "a": None})
-    ((('a', None), ('n', 1)), b'{"a":null,"n":1}')
+    ({'n': 1, 'a': None}, b'{"a":null,"n":1}')
     >>> check_payload({"n": [1.0]})[1]
     b'{"n":[1.0]}'
     """
     tp = type(payload)
     if tp is dict or tp is _PMapType:
         # A flat map of strings, ints, None and bools (most lens outputs) is
-        # held as its pairs, in key order (so equal payloads hold equal
-        # tuples); anything else takes the full walk.
-        pairs = []
-        for k, v in payload.items():
+        # held as a dict copy, checked after it is made (the lens keeps its
+        # own dict); anything else takes the full walk.
+        held = payload.copy() if tp is dict else dict(payload.items())
+        for k, v in held.items():
             tv = type(v)
             if type(k) is not str or k[:1] == "$" or not (
                 tv is str or v is None or tv is bool or (tv is int and INT_MIN <= v <= INT_MAX)
             ):
                 break
-            pairs.append((k, v))
         else:
-            if len(pairs) > 1:
-                pairs.sort()  # keys are distinct: values are never compared
             try:
-                data = _dumps(payload if tp is dict else dict(pairs), option=_SORTED)
+                data = _dumps(held, option=_SORTED)
             except orjson.JSONEncodeError as exc:
-                raise _explain_encode_error(dict(pairs), {}, exc) from None
-            return tuple(pairs), b"%b" % (data,)  # a copy of its own size (see _dumps)
+                raise _explain_encode_error(held, {}, exc) from None
+            return held, b"%b" % (data,)  # a copy of its own size (see _dumps)
     frozen, canon = freeze_with_canon(payload, "payload", Draft, _ROOM)
     try:
         data = _dumps(canon, option=_SORTED)
@@ -357,8 +359,8 @@ def engine_meta(lens_id: str, lens_version: str, instance_id: str, batch_id: str
 
 
 def frozen_payload(held: Any) -> Any:
-    """The frozen payload of a held one (``check_payload``): a pairs tuple becomes its PMap."""
-    return _pmap_from_pairs(held) if type(held) is tuple else held
+    """The frozen payload of a held one (``check_payload``): a flat dict becomes its PMap."""
+    return _pmap_from_pairs(sorted(held.items())) if type(held) is dict else held
 
 
 def output_drafts(
@@ -396,25 +398,57 @@ def output_drafts(
             else:
                 append(_general_output(out, engine, None, variant))
         return made
+    return frames_output_drafts((outputs,), engine, frame_index, (source_id,))[0]
+
+
+def frames_output_drafts(
+    frames: Any, engine: EngineMeta, first_index: int, source_ids: Any
+) -> tuple[list[Draft], list[int]]:
+    """``output_drafts`` of consecutive frames of a batch: ``(their drafts in order, count per frame)``.
+
+    ``frames[k]`` holds the checked outputs of frame ``first_index + k``,
+    whose source draft id is ``source_ids[k]``; the drafts are those
+    ``output_drafts`` gives frame by frame (it is this, for one frame).
+    One loop for a whole chunk, since most of a recompute's time is spent
+    per output (benchmarks/README.md). Raises DraftError as
+    ``output_drafts`` does, for the first frame that has such an output.
+    """
+    made: list[Draft] = []
+    counts: list[int] = []
+    append = made.append
+    if not engine.spliceable:
+        for k, outputs in enumerate(frames):
+            for variant, out in enumerate(outputs):
+                batch = engine.batch_plain(first_index + k, source_ids[k], variant)
+                append(_general_output(out, engine, batch, variant))
+            counts.append(len(outputs))
+        return made, counts
     batch, source_key, kind, tail = engine.batch_parts
-    frame = b"%d" % frame_index
-    source = b"null" if source_id is None else _dumps(source_id)
     key = engine.key
     new_hash = _new_id_hash
-    for variant, out in enumerate(outputs):
-        held, payload_bytes, meta = out
-        if payload_bytes is not None and meta is None:
-            h = new_hash()
-            h.update(_join((b"[", payload_bytes, batch, frame, source_key, source, kind, b"%d" % variant, tail)))
-            d = _new_draft(Draft)
-            _set_id(d, h.hexdigest())
-            _set_payload(d, held)
-            _set_meta(d, (key, frame_index, source_id, variant))
-            _set_depth(d, -1)
-            append(d)
-        else:
-            append(_general_output(out, engine, engine.batch_plain(frame_index, source_id, variant), variant))
-    return made
+    variants = _VARIANT_BYTES
+    for frame_index, outputs, source_id in zip(range(first_index, first_index + len(frames)), frames, source_ids, strict=True):
+        frame = b"%d" % frame_index
+        source = b"null" if source_id is None else _dumps(source_id)
+        for variant, out in enumerate(outputs):
+            held, payload_bytes, meta = out
+            if payload_bytes is not None and meta is None:
+                h = new_hash()
+                h.update(_join((b"[", payload_bytes, batch, frame, source_key, source, kind,
+                                variants[variant] if variant < 16 else b"%d" % variant, tail)))
+                d = _new_draft(Draft)
+                _set_id(d, h.hexdigest())
+                _set_payload(d, held)
+                _set_meta(d, (key, frame_index, source_id, variant))
+                _set_depth(d, -1)
+                append(d)
+            else:
+                append(_general_output(out, engine, engine.batch_plain(frame_index, source_id, variant), variant))
+        counts.append(len(outputs))
+    return made, counts
+
+
+_VARIANT_BYTES = tuple(b"%d" % v for v in range(16))
 
 
 def _general_output(out: tuple, engine: EngineMeta, batch: dict | None, index: int) -> Draft:

@@ -307,7 +307,7 @@ def test_a_worker_that_finds_other_code_says_so_and_runs_nothing():
     assert isinstance(stale, UnavailableLens) and "is other code" in stale.reason
     missing = _arrive("tests.lenses_for_tests", "no_such_lens", "x", "1", "0" * 32)
     assert isinstance(missing, UnavailableLens) and "move it into a module" in missing.reason
-    outcomes = run_chunk((stale, None, [(make_draft(1), ("x", None, None))] * 3, 5))
+    outcomes = run_chunk((stale, None, [make_draft(1)] * 3, ("x", None, [None] * 3), 5))
     assert [o.error_code for o in outcomes] == ["lensError"] * 3 and all(o.worker_failed for o in outcomes)
     assert pickle.loads(pickle.dumps(sent)) is sent
 

@@ -1,7 +1,7 @@
 """Lens outputs as one small record each (issue 18, "Speed without hidden switches").
 
 An output draft is named from its payload's canonical bytes spliced with the
-engine meta's, holds a flat payload as its pairs and its batch meta as a
+engine meta's, holds a flat payload as a private dict and its batch meta as a
 recipe until first read. None of that may be observable: each output equals
 ``make_draft(payload, meta)`` in id, payload, meta, JSON and pickling, and
 stays deeply immutable. The GC is never switched or tuned by a recompute.
@@ -18,7 +18,7 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pyrsistent import PMap, thaw
+from pyrsistent import PMap, pmap, thaw
 
 from derived import Caps, recompute_derived
 from derived.evaluate import CallOutcome, call_lens, checked_output
@@ -30,7 +30,7 @@ from tests.strategies import drafts, json_values, keys, scalars
 
 names = st.text(alphabet=string.ascii_letters + string.digits + '%"\\.-é\n', min_size=1, max_size=8)
 payloads = st.one_of(
-    st.dictionaries(keys, scalars, max_size=6),  # flat maps: held as pairs, the fast path
+    st.dictionaries(keys, scalars, max_size=6),  # flat maps: held as a dict copy, the fast path
     json_values(),
     st.dictionaries(keys, st.one_of(scalars, drafts(max_leaves=4)), max_size=3),  # nested drafts
 )
@@ -124,7 +124,21 @@ def test_a_call_outcome_is_checked_where_the_lens_ran_and_pickles():
     outcome = call_lens(two, None, make_draft({"n": 1}), ("i", "b", 0), 8)
     assert type(outcome) is CallOutcome and outcome.error_code is None and len(outcome.outputs) == 2
     assert pickle.loads(pickle.dumps(outcome)) == outcome
-    assert outcome.outputs[0] == ((("a", 1), ("b", 2)), b'{"a":1,"b":2}', None)
+    assert outcome.outputs[0] == ({"a": 1, "b": 2}, b'{"a":1,"b":2}', None)
+
+
+def test_an_output_is_a_copy_the_lens_cannot_change_afterwards():
+    kept = {"n": 1}
+
+    @lens("test.keeps18", version="1")
+    def keeps(draft, params):
+        return [kept]
+
+    outcome = call_lens(keeps, None, make_draft({"n": 1}), ("i", "b", 0), 8)
+    (d,) = output_drafts(outcome.outputs, engine_meta("test.keeps18", "1", "i", "b"), 0, None)
+    kept["n"] = 2  # the lens's own dict, changed after the call
+    kept["x"] = [1]
+    assert d.payload == pmap({"n": 1}) and d == make_draft({"n": 1}, d.meta)
 
 
 # -- through recompute_derived -----------------------------------------------------------------------
