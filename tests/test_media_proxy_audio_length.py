@@ -17,6 +17,8 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyrsistent import thaw
 
 from drafts import make_draft, media_draft
@@ -25,6 +27,7 @@ from lenses.media.argv import MXF_AUDIO_MARGIN, MXF_UNPROBED_PAD, proxy_argv
 from lenses.media.engine import FFmpegEngine
 from lenses.media.run import run_ffmpeg
 from lenses.result import COMPLETED
+from tests.test_media_specs import proxy_specs
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -178,6 +181,28 @@ def test_the_mxf_graph_pads_each_named_stream_and_plain_drafts_get_the_fixed_pad
     assert "-af" not in silent and "concat" not in " ".join(silent) and "-c:a" not in silent
 
 
+audio_layouts = st.one_of(st.none(), st.lists(st.integers(1, 9), max_size=4, unique=True).map(lambda xs: tuple(sorted(xs))))
+
+
+@settings(max_examples=150, deadline=None)
+@given(spec=proxy_specs(), streams=audio_layouts)
+def test_every_proxy_argv_ends_its_audio_without_shortest(spec, streams):
+    argv = proxy_argv(spec, "/ff", "/a.mov", streams)
+    assert "-shortest" not in argv
+    maps = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-map"]
+    if not spec.audio or streams == ():
+        assert "-c:a" not in argv and len(maps) == 1
+    elif spec.container != "mxf":
+        assert "apad" not in " ".join(argv) and maps[1:] == ([f"0:{i}" for i in streams] if streams else ["0:a?"])
+    elif streams is None:  # a plain draft: every audio stream, a fixed pad
+        assert maps[1:] == ["0:a?"] and argv[argv.index("-af") + 1].endswith(f"apad=pad_dur={MXF_UNPROBED_PAD}")
+    else:  # probed: each named stream through the graph, padded to the video's end
+        graph = argv[argv.index("-filter_complex") + 1]
+        assert f"concat=a={len(streams)}:n=2:v=1" in graph and len(maps) == 1 + len(streams)
+        assert graph.count(f"apad=pad_dur={MXF_AUDIO_MARGIN}") == len(streams) and "-af" not in argv
+        assert all(f"[0:{i}]aresample=async=1:first_pts=0" in graph for i in streams)
+
+
 # ---------------------------------------------------------------- the other containers
 
 
@@ -193,3 +218,19 @@ def test_other_containers_keep_each_streams_length_and_the_same_bytes(clips, tmp
         assert len(packets(clips.binary, path, "0:v")) == frames
         streams = {s["codec_type"]: s for s in results[0].outputs[0]["streams"]}
         assert abs(streams["audio"]["duration"] - audio_s) < 0.05, streams["audio"]  # not padded, not cut
+
+
+def test_a_plain_drafts_audio_is_padded_only_so_far(clips, tmp_path, monkeypatch):
+    """Without a probe the pad is fixed (MXF_UNPROBED_PAD, 30 s): video longer than audio + pad is cut by the muxer,
+    which verification reports; a probed source is padded to the video's end, however long. Shown with a 1 s pad."""
+    monkeypatch.setattr("lenses.media.argv.MXF_UNPROBED_PAD", "1")
+    clip = _make(clips.binary, str(tmp_path / "far_short_audio.mov"), "-f", "lavfi", "-i",
+                 "testsrc2=size=96x64:rate=25:duration=3", "-f", "lavfi", "-i", "sine=duration=0.5",
+                 "-c:v", "libx264", "-threads", "1", "-c:a", "aac")
+    spec = ProxySpec("prores_proxy", "mxf", "same", "{source_name}", str(tmp_path))
+    plain = proxy(media_draft(clip), spec)
+    assert "apad=pad_dur=1" in " ".join(plain.command)
+    assert (plain.status, plain.failure_class) == ("FAILED", "verification")
+    assert "duration 1.520 s, but the source promises 3.000 s" in plain.message  # 0.5 s + 1 s, whole frames
+    exact = proxy(probed(clip), spec)
+    assert exact.status == COMPLETED and exact.outputs[0]["duration"] == 3.0, exact.message
