@@ -168,7 +168,7 @@ def _mxf_padded(ff: Any, video: Any, inp: Any, audio_streams: tuple[int, ...]) -
     ``MXF_UNPROBED_PAD`` per stream instead (``-af``, ``-map 0:a?``).
     """
     video_parts = video.split()
-    audio_parts = [inp[str(index)].filter("aresample", **{"async": 1, "first_pts": 0}).asplit()
+    audio_parts = [inp[str(index)].filter("aresample", **{"async": 1, "first_pts": 0}).asplit()  # _MXF_AUDIO_START
                    for index in audio_streams]
     joined = ff.concat(video_parts[0], *(part[0] for part in audio_parts),
                        video_parts[1].filter("select", "0"), *(part[1].filter("aselect", "0") for part in audio_parts),
@@ -212,14 +212,15 @@ def proxy_argv(spec: ProxySpec, engine_path: str, source: str,
         kw.update({"c:a": encoder, "flags:a": "+bitexact", **dict(options)})
         if rate is not None:
             kw["ar"] = rate
-        if spec.container == "mxf" and audio_streams is not None:
-            streams = _mxf_padded(ff, streams[0], inp, audio_streams)
-        else:
+        if spec.container != "mxf":  # each stream keeps its own length
             streams.extend(_audio_inputs(inp, audio_streams, "a?"))
-        if spec.container == "mxf" and audio_streams is None:
+            if spec.container in PROXY_AUDIO_FILTERS:
+                kw["af"] = PROXY_AUDIO_FILTERS[spec.container]
+        elif audio_streams is not None:  # MXF ends with the video: see _mxf_padded
+            streams = _mxf_padded(ff, streams[0], inp, audio_streams)
+        else:  # a plain draft: every audio stream, if any, with a fixed pad
+            streams.extend(_audio_inputs(inp, None, "a?"))
             kw["af"] = f"{_MXF_AUDIO_START},apad=pad_dur={MXF_UNPROBED_PAD}"
-        elif spec.container in PROXY_AUDIO_FILTERS:
-            kw["af"] = PROXY_AUDIO_FILTERS[spec.container]
     out = ff.output(*streams, OUTPUT_TARGET, fd=1, **kw)
     out = out.global_args(*GLOBAL_ARGS, "-filter_complex_threads", str(spec.threads))
     return out.compile(cmd=engine_path)
