@@ -39,8 +39,16 @@ from .codecs import (
 from .specs import AudioSpec, ProxySpec, ThumbnailSpec
 
 __all__ = ["proxy_argv", "thumbnail_argv", "audio_argv", "probe_argv", "header_argv", "SWS_FLAGS", "GLOBAL_ARGS",
-           "scaled_size", "OUTPUT_TARGET", "decode_argv", "UNINDEXED_CONTAINERS"]
+           "scaled_size", "OUTPUT_TARGET", "decode_argv", "UNINDEXED_CONTAINERS", "MXF_AUDIO_MARGIN",
+           "MXF_UNPROBED_PAD"]
 
+# Silence added after an MXF proxy's audio, in seconds; the muxer drops it with everything else past the
+# video's last frame (argv._mxf_padded). With a probed source the audio is first padded to the video's end,
+# so the margin only needs to exceed a frame (1/23.976 s); a plain media draft's audio gets the fixed pad,
+# so its video may run up to that much longer than its audio.
+MXF_AUDIO_MARGIN = "0.1"
+MXF_UNPROBED_PAD = "30"
+_MXF_AUDIO_START = "aresample=async=1:first_pts=0"  # PCM in MXF has no timestamps: a late start becomes silence
 OUTPUT_TARGET = "fd:"  # with -fd 1: the job's own temporary file, given to FFmpeg as its stdout
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats")
@@ -133,6 +141,41 @@ def _memoised(build):
     return argv
 
 
+def _mxf_padded(ff: Any, video: Any, inp: Any, audio_streams: tuple[int, ...]) -> list[Any]:
+    """The video and the given audio streams of an MXF proxy, each audio stream at least as long as the video.
+
+    Why: MXF stores PCM without timestamps, and its muxer writes whole edit
+    units only (a video frame with its audio), ending the file at the
+    shorter of the two. So every audio stream starts at 0 (``aresample``
+    with ``first_pts=0`` pads a late start with silence) and is made to
+    reach past the video's end; the muxer then drops the surplus, and the
+    file ends with the video's last frame.
+
+    How: a ``concat`` of two segments, the clip itself and an empty one
+    (every frame dropped by ``select=0``/``aselect=0``). Concat pads each
+    audio stream of a segment that is not the last with silence to the end
+    of the segment's longest stream, so audio that ends early is padded to
+    the end of the video's last frame, whatever the lengths; ``apad`` adds
+    ``MXF_AUDIO_MARGIN`` seconds more, so no rounding of the resampler leaves
+    it a few samples short. Every step is a function of the streams'
+    timestamps, so the cut is the same in every run. ``-shortest`` is not
+    used: where it cuts depends on how far the padded audio ran ahead of the
+    video encoder (FFmpeg's ``-shortest_buf_duration`` buffer), which varies
+    from run to run (``DETERMINISM.md``).
+
+    The graph names each audio stream, so the source must have been probed;
+    a plain media draft gets ``_MXF_AUDIO_START`` and a fixed
+    ``MXF_UNPROBED_PAD`` per stream instead (``-af``, ``-map 0:a?``).
+    """
+    video_parts = video.split()
+    audio_parts = [inp[str(index)].filter("aresample", **{"async": 1, "first_pts": 0}).asplit()  # _MXF_AUDIO_START
+                   for index in audio_streams]
+    joined = ff.concat(video_parts[0], *(part[0] for part in audio_parts),
+                       video_parts[1].filter("select", "0"), *(part[1].filter("aselect", "0") for part in audio_parts),
+                       v=1, a=len(audio_streams)).node
+    return [joined[0], *(joined[k + 1].filter("apad", pad_dur=MXF_AUDIO_MARGIN) for k in range(len(audio_streams)))]
+
+
 @_memoised
 def proxy_argv(spec: ProxySpec, engine_path: str, source: str,
                audio_streams: tuple[int, ...] | None = None) -> list[str]:
@@ -166,14 +209,18 @@ def proxy_argv(spec: ProxySpec, engine_path: str, source: str,
     kw["fps_mode"] = "cfr" if spec.fps_mode == "explicit" or spec.container == "mxf" else "passthrough"
     if spec.audio and audio_streams != ():
         encoder, _name, options, rate = PROXY_AUDIO[spec.container]
-        streams.extend(_audio_inputs(inp, audio_streams, "a?"))
         kw.update({"c:a": encoder, "flags:a": "+bitexact", **dict(options)})
         if rate is not None:
             kw["ar"] = rate
-        if spec.container in PROXY_AUDIO_FILTERS:
-            kw["af"] = PROXY_AUDIO_FILTERS[spec.container]
-        if spec.container == "mxf":
-            kw["shortest"] = None  # the padded audio ends with the video
+        if spec.container != "mxf":  # each stream keeps its own length
+            streams.extend(_audio_inputs(inp, audio_streams, "a?"))
+            if spec.container in PROXY_AUDIO_FILTERS:
+                kw["af"] = PROXY_AUDIO_FILTERS[spec.container]
+        elif audio_streams is not None:  # MXF ends with the video: see _mxf_padded
+            streams = _mxf_padded(ff, streams[0], inp, audio_streams)
+        else:  # a plain draft: every audio stream, if any, with a fixed pad
+            streams.extend(_audio_inputs(inp, None, "a?"))
+            kw["af"] = f"{_MXF_AUDIO_START},apad=pad_dur={MXF_UNPROBED_PAD}"
     out = ff.output(*streams, OUTPUT_TARGET, fd=1, **kw)
     out = out.global_args(*GLOBAL_ARGS, "-filter_complex_threads", str(spec.threads))
     return out.compile(cmd=engine_path)

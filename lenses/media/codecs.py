@@ -108,11 +108,10 @@ MXF_FRAME_RATES = ((24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (48,
                    (60, 1), (100, 1), (120, 1))
 
 # Filters a proxy's audio goes through, per container, so that every source layout is writable:
-# Opus in WebM takes the nearest layout it can carry (5.1(side) -> 5.1); MXF pads the audio with
-# silence and ends with the video (-shortest), since editing systems want equal lengths.
+# Opus in WebM takes the nearest layout it can carry (5.1(side) -> 5.1). (MXF's audio is made to
+# end with the video in the filter graph instead: argv._mxf_padded.)
 PROXY_AUDIO_FILTERS: dict[str, str] = {
     "webm": "aformat=channel_layouts=" + "|".join(OPUS_LAYOUTS),
-    "mxf": "apad",
 }
 
 # Most channels a proxy's audio codec takes (PCM: no limit that matters here).
