@@ -184,7 +184,7 @@ def _plan(pipeline: Any, memo: Any, args: argparse.Namespace) -> int:
     session, _, (instances, singles) = build_plan(pipeline.store, pipeline.registry, pipeline.caps, memo, args.force)
     history = memo.durable.instance_history() if memo is not None else {}
     reasons = job_reasons(session, instances, singles, memo, history, args.force)
-    notes = caps_notes(session, pipeline.caps)
+    notes = caps_notes(session, pipeline.caps, singles)
     record = plan_record(session, notes)
     for job in record["jobs"]:
         job["reason"] = reasons[job["job_id"]]

@@ -6,19 +6,21 @@ and names the rule a lens breaks:
 
 - ``deterministic``: the same input and params give the same outputs, on an
   equal but separately built input and in a fresh Python process;
-- ``immutable-input``: the lens never changes (or tries to change) its input;
+- ``immutable-input``: the lens never changes (or tries to change, even in a
+  ``try`` that catches the error) its input;
 - ``valid-outputs``: it returns an iterable of JSON-like payloads or
   ``Output(payload, meta)`` that ``make_draft`` accepts;
 - ``map-only``: evaluating a ``packDrafts`` carrier equals concatenating the
   lens's outputs for each frame (a lens never loops over frames itself);
 - ``no-ambient-inputs``: outputs do not change with the clock, the random
-  seed or the environment.
+  seed, ``TZ``, the working directory or the environment variables.
 
 Modules: ``strategies`` (the hypothesis strategies), ``checker``
 (``check_lens`` and its report), ``rules`` (the rule ids and the errors that
 name them) and what the rules observe: ``calls`` (one call, as the engine
-makes it), ``mutation`` (changes to the input), ``ambient`` (the clock, the
-seed and the environment, pinned), ``fresh`` (a re-run in a fresh process).
+makes it), ``mutation`` (changes to the input, and attempts seen by tracing the call),
+``ambient`` (the clock, the seed, the environment and the working directory,
+pinned or changed), ``fresh`` (a re-run in a fresh process).
 Their underscore names are private to this package; the names below are the
 public ones.
 

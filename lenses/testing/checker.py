@@ -33,7 +33,7 @@ from ..errors import ParamsError
 from ..lens import FrameContext, Lens
 from ..params import resolve_params
 from ..registry import Registry
-from .ambient import _CLOCKS, _SEEDS, _ambient, _other_tz
+from .ambient import _CLOCKS, _SEEDS, _ambient, _world_difference
 from .calls import (
     _INSTANCE,
     _READ_LIMIT,
@@ -44,7 +44,7 @@ from .calls import (
     _short_payload,
 )
 from .fresh import _run_fresh_process
-from .mutation import _changed, _mutation_attempt, _snapshot
+from .mutation import _changed, _mutation_attempt, _snapshot, _watching
 from .rules import RULES, LensCheckError, LensContractError
 from .strategies import drafts, object_drafts
 
@@ -122,12 +122,13 @@ class _Checker:
         self.examples += 1
         self.saw_draft = self.saw_draft or draft is not None
 
+        watch = "immutable-input" in rules
         given_draft = _copy(draft, sorted_keys=False)
         before = _snapshot(given_draft)
-        with _ambient(0, lens):
+        with _ambient(0, lens), _watching(given_draft if watch else None) as attempts:
             first, exc = _call(lens, instance, given_draft, self.context)
-        if "immutable-input" in rules:
-            self._check_immutable(before, given_draft, exc, example, first)
+        if watch:
+            self._check_immutable(before, given_draft, exc, example, first, attempts)
         if first.kind == "invalid" and "valid-outputs" in rules:
             raise LensContractError("valid-outputs", f"lens {lens.id!r}: {first.error}", {**example, "got": first.error})
         if first.kind == "raised":
@@ -137,10 +138,10 @@ class _Checker:
         if "deterministic" in rules:
             twin = _copy(draft, sorted_keys=True)
             before = _snapshot(twin)
-            with _ambient(0, lens):
+            with _ambient(0, lens), _watching(twin if watch else None) as attempts:
                 second, exc = _call(lens, _engine_params(lens, data), twin, self.context)
-            if "immutable-input" in rules:
-                self._check_immutable(before, twin, exc, example, second)
+            if watch:
+                self._check_immutable(before, twin, exc, example, second, attempts)
             if second != first:
                 raise LensContractError(
                     "deterministic",
@@ -162,17 +163,19 @@ class _Checker:
                 raise LensContractError(
                     "no-ambient-inputs",
                     f"lens {lens.id!r} gave {first.describe()} with the clock at {_CLOCKS[0]}, random.seed"
-                    f"({_SEEDS[0]}) and the environment as is, but {third.describe()} with the clock at "
-                    f"{_CLOCKS[1]}, random.seed({_SEEDS[1]}), TZ={_other_tz()!r} and an extra environment "
-                    "variable. A lens may read only its draft and params: take times, seeds and settings "
-                    "as params.",
+                    f"({_SEEDS[0]}), the environment and working directory as they are, but {third.describe()} "
+                    f"with the clock at {_CLOCKS[1]}, random.seed({_SEEDS[1]}), {_world_difference()}. A lens "
+                    "may read only "
+                    "its draft and params: take times, seeds, settings, user names and paths as params.",
                     {**example, "pinned": first.describe(), "changed": third.describe()},
                 )
 
-    def _check_immutable(self, before, draft, exc, example, outcome) -> None:
+    def _check_immutable(self, before, draft, exc, example, outcome, attempts) -> None:
         __tracebackhide__ = True
         changed = _changed(before, draft)
         attempt = _mutation_attempt(exc, draft) if exc is not None else None
+        if attempt is None and attempts:
+            attempt = attempts[0] + (" (and caught the error it raised)" if exc is None else "")
         if changed or attempt:
             why = f"the input draft was changed: {changed}" if changed else f"the lens tried to change its input: {attempt}"
             raise LensContractError(
