@@ -331,7 +331,8 @@ def check_payload(payload: Any) -> tuple[Any, bytes]:
     if tp is dict or tp is _PMapType:
         # A flat map of strings, ints, None and bools (most lens outputs) is
         # held as a dict copy, checked after it is made (the lens keeps its
-        # own dict); anything else takes the full walk.
+        # own dict); anything else takes the full walk. (A Python loop: per
+        # entry it costs less than checking types with map() in C.)
         held = payload.copy() if tp is dict else dict(payload.items())
         for k, v in held.items():
             tv = type(v)

@@ -9,8 +9,10 @@ stays deeply immutable. The GC is never switched or tuned by a recompute.
 
 from __future__ import annotations
 
+import enum
 import gc
 import pickle
+import re
 import string
 import tracemalloc
 
@@ -102,6 +104,40 @@ def test_a_held_payload_is_the_frozen_one_in_key_order(first, second):
     reordered = dict(reversed(list(first.items())))
     assert check_payload(reordered) == (held, data)
     assert (check_payload(second) == (held, data)) == (second == first)
+
+
+class _Key(str):
+    pass
+
+
+class _Level(enum.IntEnum):
+    HIGH = 2
+
+
+@pytest.mark.parametrize("payload", [
+    {"n": 2**53}, {"n": -(2**53)}, {"n": 2**63 - 1}, {"n": -(2**63)},  # past orjson's strict integers
+    {"$n": 1}, {"a": "$x"}, {"a": "$x", "$b": None},  # "$" keys are escaped, "$" values are not
+    {_Key("k"): 1}, {"k": _Key("v")}, {"k": _Level.HIGH}, {"k": True, "j": False, "i": None},
+])
+def test_a_flat_payload_is_held_and_named_as_make_draft_names_it(payload):
+    (d,) = output_drafts((checked_output(payload),), engine_meta("l", "1", "i", "b"), 0, None)
+    want = make_draft(payload, d.meta)
+    assert d.id == want.id and d.payload == want.payload and d.to_json() == want.to_json()
+    assert all(type(k) is str for k in d.payload) and all(type(v) in (str, int, bool, type(None))
+                                                            for v in d.payload.values())
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({"n": 2**63}, "payload['n']: integer 9223372036854775808 does not fit in 64 bits"),
+    ({"n": -(2**63) - 1}, "does not fit in 64 bits"),
+    ({"s": "\ud800"}, "payload['s']: string is not valid Unicode"),
+    ({1: "x"}, "keys must be str"),
+])
+def test_a_bad_flat_payload_is_refused_as_make_draft_refuses_it(payload, message):
+    with pytest.raises(DraftError, match=re.escape(message)):
+        checked_output(payload)
+    with pytest.raises(DraftError, match=re.escape(message)):
+        make_draft(payload)
 
 
 def test_an_output_that_cannot_be_named_says_which_and_where():
