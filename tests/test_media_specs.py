@@ -234,7 +234,7 @@ GOLDEN_H264 = [
 GOLDEN_THUMB = [
     ENGINE, "-ss", "1.250000", "-i", "file:/media/a.mov",
     "-filter_complex",
-    "[0:V:0]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=round(320/dar/2)*2:w=320[s0];"
+    "[0:V:0]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=max(2\\,round(320/dar/2)*2):w=320[s0];"
     "[s0]setsar=1[s1];[s1]format=rgb24[s2]",
     "-map", "[s2]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
     "-flags:v", "+bitexact", "-frames:v", "1", "-threads", "1", "fd:",
@@ -245,7 +245,7 @@ GOLDEN_THUMB_HELD = [
     ENGINE, "-noaccurate_seek", "-ss", "1.250000", "-i", "file:/media/a.mov",
     "-filter_complex",
     "[0:V:0]tpad=stop_duration=2.250000:stop_mode=clone[s0];[s0]trim=start=0[s1];"
-    "[s1]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=round(320/dar/2)*2:w=320[s2];"
+    "[s1]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=max(2\\,round(320/dar/2)*2):w=320[s2];"
     "[s2]setsar=1[s3];[s3]format=rgb24[s4]",
     "-map", "[s4]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
     "-flags:v", "+bitexact", "-frames:v", "1", "-threads", "1", "fd:",
@@ -256,7 +256,7 @@ GOLDEN_THUMB_DECODED = [
     ENGINE, "-i", "file:/media/a.ts",
     "-filter_complex",
     "[0:V:0]tpad=stop_duration=2.250000:stop_mode=clone[s0];[s0]trim=start=1.250000[s1];"
-    "[s1]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=round(320/dar/2)*2:w=320[s2];"
+    "[s1]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=max(2\\,round(320/dar/2)*2):w=320[s2];"
     "[s2]setsar=1[s3];[s3]format=rgb24[s4]",
     "-map", "[s4]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
     "-flags:v", "+bitexact", "-frames:v", "1", "-threads", "1", "fd:",

@@ -34,9 +34,10 @@ sample aspect ratio (SAR), after autorotation. For a source of stored size
   aspect gives (1440x1080 at SAR 4:3 gives 1920x1080; DV 720x480 at SAR 8:9
   gives 640x480); exactly ``W x H`` for square pixels, odd sizes included;
 - ``half`` / ``quarter``: that display size halved / quartered, each side
-  rounded down to even (``trunc(W * s / 4) * 2 x trunc(H / 4) * 2``);
+  rounded down to even (``trunc(W * s / 4) * 2 x trunc(H / 4) * 2``), at
+  least 2;
 - a width ``N``: ``N`` wide, the height from the display aspect rounded to
-  the nearest even number (320 of a 16:9 source gives 320x180);
+  the nearest even number, at least 2 (320 of a 16:9 source gives 320x180);
 - ``WxH``: exactly that box, the picture stretched to fill it.
 
 The filter expressions below say this to FFmpeg's ``scale`` filter (its
@@ -172,18 +173,25 @@ def sample_aspect(stream: dict[str, Any] | None) -> Fraction:
     return sar
 
 
+# FFmpeg evaluates ``iw*sar`` in doubles: 1440 x 4/3 may come out a hair under 1920, which trunc()
+# would take to 1919. The exact value of a width times a SAR of 16-bit terms (H.264, MPEG-2, JFIF) is
+# at least 1/(8 * 65535) ~ 1.9e-6 away from the next whole (or half) number it is not on, and the
+# rounding error is ~1e-12, so adding 1e-6 gives the exact rule's result.
+_NUDGE = "0.000001"
+
+
 def size_exprs(size: str) -> tuple[str, str]:
     """FFmpeg ``scale`` filter expressions ``(w, h)`` for a poster ``size`` (then ``setsar=1``)."""
     if size == "same":
-        return "round(iw*sar)", "ih"
+        return f"max(1,round(iw*sar+{_NUDGE}))", "ih"
     if size == "half":
-        return "trunc(iw*sar/4)*2", "trunc(ih/4)*2"
+        return f"max(2,trunc(iw*sar/4+{_NUDGE})*2)", "max(2,trunc(ih/4)*2)"
     if size == "quarter":
-        return "trunc(iw*sar/8)*2", "trunc(ih/8)*2"
+        return f"max(2,trunc(iw*sar/8+{_NUDGE})*2)", "max(2,trunc(ih/8)*2)"
     if "x" in size:
         width, height = size.split("x")
         return width, height
-    return size, f"round({size}/dar/2)*2"
+    return size, f"max(2,round({size}/dar/2)*2)"
 
 
 def _round(value: Fraction) -> int:
@@ -194,9 +202,9 @@ def _round(value: Fraction) -> int:
 def poster_size(size: str, stream: dict[str, Any]) -> tuple[int, int] | None:
     """``(width, height)`` of the poster of ``stream`` (a probed video stream) at ``size``; None if unknown.
 
-    Exact arithmetic; FFmpeg evaluates the same rule in floating point, so a
-    side that depends on the SAR may differ by one at an exact half (and a
-    width-only size's height by two): verification allows that.
+    Exact arithmetic, which FFmpeg's evaluation of ``size_exprs`` matches,
+    except for a width-only size's height, which may land on the other even
+    number at a near-half (verification allows two, as for proxies).
 
     >>> poster_size("320", {"width": 1440, "height": 1080, "sample_aspect_ratio": "4:3"})
     (320, 180)
@@ -210,12 +218,11 @@ def poster_size(size: str, stream: dict[str, Any]) -> tuple[int, int] | None:
     sar = sample_aspect(stream)
     wide = width * sar
     if size == "same":
-        return _round(wide), height
-    if size == "half":
-        return math.floor(wide / 4) * 2, height // 4 * 2
-    if size == "quarter":
-        return math.floor(wide / 8) * 2, height // 8 * 2
+        return max(1, _round(wide)), height
+    if size in ("half", "quarter"):
+        share = 4 if size == "half" else 8
+        return max(2, math.floor(wide / share) * 2), max(2, height // share * 2)
     if "x" in size:
         w, h = size.split("x")
         return int(w), int(h)
-    return int(size), _round(int(size) * height / wide / 2) * 2
+    return int(size), max(2, _round(int(size) * height / wide / 2) * 2)
