@@ -370,6 +370,8 @@ def test_a_stated_end_is_read_on_the_clips_timeline():
     # a figure that cannot be an end on this timeline is a length from the video's start
     short = video_span({"start_time": 10.0, "duration": 2.52, "streams": [dict(video, duration=2.0)]})
     assert (short.start, short.end) == (0.48, 2.48)
+    primed = video_span({"start_time": -0.021, "duration": 1.02, "streams": [{"codec_type": "video", "duration": 1.0}]})
+    assert (primed.start, primed.end) == (0.021, 1.021)  # audio priming starts the clip before the video's 0
     estimated = video_span({"duration": 8.0, "duration_estimated": True, "streams": [{"codec_type": "video"}]})
     assert (estimated.end, estimated.rough_end) == (None, 8.0)
 

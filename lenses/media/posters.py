@@ -96,8 +96,10 @@ def video_span(source: dict[str, Any]) -> VideoSpan:
         return VideoSpan(0.0, None, None)
     video = first_stream(source, "video") or {}
     origin = _seconds(source.get("start_time")) or 0.0
+    # FFmpeg prints a stream's start only when it is not 0: a clip that starts before 0 (an encoder's
+    # priming samples) has its video start after the clip's; unknown, it starts with the clip.
     first = _seconds(video.get("start_time"))
-    start = round(max(0.0, first - origin), 6) if first is not None else 0.0
+    start = round(max(0.0, (0.0 if first is None else first) - origin), 6)
     own = _seconds(video.get("duration"))
     end = None
     if own is not None and own > 0:
