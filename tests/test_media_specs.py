@@ -234,8 +234,31 @@ GOLDEN_H264 = [
 GOLDEN_THUMB = [
     ENGINE, "-ss", "1.250000", "-i", "file:/media/a.mov",
     "-filter_complex",
-    "[0:V:0]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=-2:w=320[s0];[s0]format=rgb24[s1]",
-    "-map", "[s1]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
+    "[0:V:0]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=max(2\\,round(320/dar/2)*2):w=320[s0];"
+    "[s0]setsar=1[s1];[s1]format=rgb24[s2]",
+    "-map", "[s2]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
+    "-flags:v", "+bitexact", "-frames:v", "1", "-threads", "1", "fd:",
+    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1", "-max_error_rate", "1",
+]
+# A probed source whose video end is known: the last frame is held (tpad) and the seek keeps every frame.
+GOLDEN_THUMB_HELD = [
+    ENGINE, "-noaccurate_seek", "-ss", "1.250000", "-i", "file:/media/a.mov",
+    "-filter_complex",
+    "[0:V:0]tpad=stop_duration=2.250000:stop_mode=clone[s0];[s0]trim=start=0[s1];"
+    "[s1]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=max(2\\,round(320/dar/2)*2):w=320[s2];"
+    "[s2]setsar=1[s3];[s3]format=rgb24[s4]",
+    "-map", "[s4]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
+    "-flags:v", "+bitexact", "-frames:v", "1", "-threads", "1", "fd:",
+    "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1", "-max_error_rate", "1",
+]
+# A container without an index: decoded from the start, frames before the time dropped by trim.
+GOLDEN_THUMB_DECODED = [
+    ENGINE, "-i", "file:/media/a.ts",
+    "-filter_complex",
+    "[0:V:0]tpad=stop_duration=2.250000:stop_mode=clone[s0];[s0]trim=start=1.250000[s1];"
+    "[s1]scale=flags=bicubic+accurate_rnd+full_chroma_int+bitexact:h=max(2\\,round(320/dar/2)*2):w=320[s2];"
+    "[s2]setsar=1[s3];[s3]format=rgb24[s4]",
+    "-map", "[s4]", "-f", "image2pipe", "-c:v", "png", "-fd", "1", "-fflags", "+bitexact",
     "-flags:v", "+bitexact", "-frames:v", "1", "-threads", "1", "fd:",
     "-hide_banner", "-nostdin", "-nostats", "-filter_complex_threads", "1", "-max_error_rate", "1",
 ]
@@ -258,6 +281,11 @@ def golden_argvs() -> dict[str, list[str]]:
                                      threads=4), ENGINE, "/media/-clip.mp4"),
         "thumb": thumbnail_argv(ThumbnailSpec("a", "/out", time_fraction=0.25, size="320", image_format="png"),
                                 ENGINE, "/media/a.mov", 1.25),
+        "thumb_held": thumbnail_argv(ThumbnailSpec("a", "/out", time_fraction=0.25, size="320", image_format="png"),
+                                     ENGINE, "/media/a.mov", 1.25, hold_last=2.25),
+        "thumb_decoded": thumbnail_argv(ThumbnailSpec("a", "/out", time_fraction=0.25, size="320",
+                                                      image_format="png"),
+                                        ENGINE, "/media/a.ts", 1.25, seek_by_decoding=True, hold_last=2.25),
         "audio": audio_argv(AudioSpec("opus", 48000, 2, "ogg", "a", "/out"), ENGINE, "/media/a.mov"),
         "probe": probe_argv(ENGINE, "/media/a.mov"),
     }
@@ -268,6 +296,8 @@ def test_golden_argv():
     assert got["proxy"] == GOLDEN_PROXY
     assert got["h264"] == GOLDEN_H264
     assert got["thumb"] == GOLDEN_THUMB
+    assert got["thumb_held"] == GOLDEN_THUMB_HELD
+    assert got["thumb_decoded"] == GOLDEN_THUMB_DECODED
     assert got["audio"] == GOLDEN_AUDIO
     assert got["probe"] == GOLDEN_PROBE
 

@@ -36,6 +36,7 @@ from .codecs import (
     PROXY_CONTAINERS,
     VIDEO_CODECS,
 )
+from .posters import size_exprs as poster_size_exprs
 from .specs import AudioSpec, ProxySpec, ThumbnailSpec
 
 __all__ = ["proxy_argv", "thumbnail_argv", "audio_argv", "probe_argv", "header_argv", "SWS_FLAGS", "GLOBAL_ARGS",
@@ -227,18 +228,26 @@ def proxy_argv(spec: ProxySpec, engine_path: str, source: str,
 
 
 # Containers without an index, where FFmpeg's input seek estimates a byte position and can land
-# past the frame asked for (MPEG-TS/PS, elementary streams): their posters seek by decoding.
-UNINDEXED_CONTAINERS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "cavsvideo", "vc1"})
+# past the frame asked for (MPEG-TS/PS, elementary streams): their posters seek by decoding. RealMedia
+# too: its index seek fails near the end (a 60 s corpus clip wrote nothing at 59.6 s).
+UNINDEXED_CONTAINERS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "cavsvideo", "vc1", "rm"})
 
 
 @_memoised
 def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: float,
-                   seek_by_decoding: bool = False) -> list[str]:
-    """One frame at ``offset`` seconds, scaled, as jpg/png.
+                   seek_by_decoding: bool = False, hold_last: float | None = None) -> list[str]:
+    """One frame at ``offset`` seconds, at the poster size (``posters``), square pixels, as jpg/png.
 
     An input seek (fast, frame-accurate) where the container has an index;
-    ``seek_by_decoding`` (an output-side ``-ss``) for containers without one,
-    where an input seek may overshoot. ``-max_error_rate 1``: a poster is
+    ``seek_by_decoding`` for containers without one, where an input seek may
+    overshoot: everything is decoded and frames before ``offset`` dropped.
+    ``hold_last`` (seconds, or None): hold the video's last frame that long
+    past its end (``tpad``), so a time after the last frame starts but before
+    the end the probe states gives that last frame. The input seek then lands
+    on the keyframe before ``offset`` without dropping anything
+    (``-noaccurate_seek``) and ``trim`` drops the frames before ``offset``
+    after the padding, so a seek past the video's real end still finds the
+    held frame. ``-max_error_rate 1``: a poster is
     judged by verification, not by how many broken packets of a damaged
     source the decoder met before the one frame came out (that count varies
     from run to run with thread timing, so FFmpeg's exit code would too).
@@ -246,14 +255,25 @@ def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: f
     ff = _ffmpeg()
     encoder, _name, pix_fmt, options = IMAGE_FORMATS[spec.image_format]
     at = f"{offset:.6f}"
-    inp = ff.input(_file(source)) if seek_by_decoding else ff.input(_file(source), ss=at)
-    video = _video_chain(inp["V:0"], spec.size, pix_fmt, exact_same=True)
+    if seek_by_decoding:
+        inp = ff.input(_file(source))
+    elif hold_last is not None:
+        inp = ff.input(_file(source), ss=at, noaccurate_seek=None)
+    else:
+        inp = ff.input(_file(source), ss=at)
+    video = inp["V:0"]
+    if hold_last is not None:
+        video = video.filter("tpad", stop_mode="clone", stop_duration=f"{hold_last:.6f}")
+        video = video.filter("trim", start=at if seek_by_decoding else "0")
+    width, height = poster_size_exprs(spec.size)
+    video = (video.filter("scale", w=width, h=height, flags=SWS_FLAGS).filter("setsar", "1")
+             .filter("format", pix_fmt))
     kw = {
         # image2pipe: one image to one file descriptor (image2 opens paths itself)
         "f": "image2pipe", "c:v": encoder, **dict(options), "frames:v": 1,
         "fflags": "+bitexact", "flags:v": "+bitexact", "threads": 1,
     }
-    if seek_by_decoding:
+    if seek_by_decoding and hold_last is None:
         kw["ss"] = at
     out = ff.output(video, OUTPUT_TARGET, fd=1, **kw).global_args(
         *GLOBAL_ARGS, "-filter_complex_threads", "1", "-max_error_rate", "1")

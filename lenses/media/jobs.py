@@ -10,7 +10,6 @@ version (cached per binary).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from .codecs import (
 from .errors import MediaLensError, SpecError
 from .mediainfo import audio_streams_with_sound, display_size, first_stream, is_vfr
 from .naming import final_path, render_stem, source_tokens
+from .posters import hold_last_for, poster_time, video_span
 from .specs import AudioSpec, ProbeSpec, ProxySpec, ThumbnailSpec
 
 __all__ = ["JobPlan", "plan_job", "output_paths", "source_index", "SPEC_CLASSES"]
@@ -143,10 +143,8 @@ def _probed_check(kind: str, spec: Any, source: dict[str, Any]) -> None:
         _probed_proxy(spec, source, video, sound, name)
     if kind == "audio":
         _probed_audio(spec, sound[0], name)
-    if kind == "thumbnail" and spec.time_offset is not None:
-        end = _video_duration(source)
-        if end is not None and spec.time_offset >= end:
-            raise SpecError(f"{name}: time_offset {spec.time_offset} s is not before the end of the video ({end} s)")
+    if kind == "thumbnail":
+        poster_time(spec, source)  # a time_offset at or past the video's end: SpecError
 
 
 def mxf_rate_problem(video: dict | None, name: str) -> str | None:
@@ -230,54 +228,18 @@ def _tokens(kind: str, spec: Any, source: dict[str, Any], index: int) -> dict[st
     return tokens
 
 
-def _video_duration(source: dict[str, Any], estimate: bool = False) -> float | None:
-    """The video stream's own duration if the probe has it, else the container's; None if unknown.
+def _thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: dict[str, Any]) -> list[str]:
+    """The poster's argv: the time ``posters.poster_time`` gives, on the timeline FFmpeg seeks on.
 
-    ``estimate``: a duration FFmpeg only estimated from the bit rate will do
-    (where to take a poster at a fraction), not for a limit (the end).
+    An input seek counts from the clip's start; a seek by decoding (containers
+    without an index) from the first frame of the video, the only stream the
+    run reads (FFmpeg starts a run's timeline at the earliest stream it uses).
     """
-    video = first_stream(source, "video") if isinstance(source.get("streams"), list) else None
-    own = (video or {}).get("duration")
-    if isinstance(own, (int, float)) and not isinstance(own, bool) and own > 0:
-        return float(own)
-    duration = source.get("duration")
-    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0 \
-            and (estimate or not source.get("duration_estimated")):
-        return float(duration)
-    return None
-
-
-def _thumbnail_offset(spec: ThumbnailSpec, source: dict[str, Any]) -> float:
-    """Where to seek so the poster is the frame shown at the time asked.
-
-    With a probed frame rate (constant), the time is moved back to the start
-    of the frame on screen then (FFmpeg's accurate seek returns the first
-    frame that *starts* at or after it), and never past the start of the
-    video's last frame: ``time_offset = 1.97`` of a 2 s clip at 25 fps gives
-    the frame at 1.96. ``time_fraction`` is a fraction of the video's own
-    duration where the file states it (audio may run longer).
-    """
-    duration = _video_duration(source)
-    rough = _video_duration(source, estimate=True)
-    if spec.time_offset is not None:
-        offset = float(spec.time_offset)
-    elif rough is None and isinstance(source.get("streams"), list):
-        raise SpecError(f"{source['path']}: time_fraction needs the clip's duration, and the probe found none "
-                        "(a file without a duration in its header); give time_offset in seconds")
-    elif rough is None:
-        raise SpecError(
-            "time_fraction needs the clip's duration: use a media.probe output as the input "
-            "(or give time_offset in seconds)"
-        )
-    else:
-        offset = spec.time_fraction * rough
-    video = first_stream(source, "video") if isinstance(source.get("streams"), list) else None
-    fps = (video or {}).get("frame_rate")
-    if fps and not is_vfr(video):
-        offset = math.floor(offset * fps + 1e-6) / fps  # the start of the frame on screen at that time
-        if duration is not None:
-            offset = min(offset, max(0.0, (math.ceil(duration * fps - 1e-6) - 1) / fps))
-    return round(offset, 6)
+    when = poster_time(spec, source)
+    by_decoding = source.get("container") in UNINDEXED_CONTAINERS
+    offset = round(when - video_span(source).start, 6) if by_decoding else when
+    return thumbnail_argv(spec, engine_path, source["path"], offset, seek_by_decoding=by_decoding,
+                          hold_last=hold_last_for(source, offset))
 
 
 def source_index(source: dict[str, Any], frame_index: int | None) -> int:
@@ -315,8 +277,7 @@ def plan_job(kind: str, draft: Any, params: Any, frame_index: int | None) -> Job
         if kind == "proxy":
             argv = proxy_argv(spec, engine.path, path, _audio_streams(source))
         elif kind == "thumbnail":
-            argv = thumbnail_argv(spec, engine.path, path, _thumbnail_offset(spec, source),
-                                  seek_by_decoding=source.get("container") in UNINDEXED_CONTAINERS)
+            argv = _thumbnail_argv(spec, engine.path, source)
         else:
             argv = audio_argv(spec, engine.path, path, _audio_streams(source))
         return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), source, index=index)

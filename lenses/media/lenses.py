@@ -70,7 +70,8 @@ def _reusable_when_outputs_verify(fn):
     return fn
 
 
-@lens("media.probe", version="1", params=ProbeSpec, job_type="Meta", describe=describe_probe)
+# version 2: each stream carries start_time and sample_aspect_ratio
+@lens("media.probe", version="2", params=ProbeSpec, job_type="Meta", describe=describe_probe)
 def probe(draft: Any, params: ProbeSpec | None, context: FrameContext | None = None) -> ExecutionResult:
     """Streams, duration and container of one media file (one FFmpeg run, nothing written)."""
     return run_plan(plan_job("probe", draft, params, _index(context)))
@@ -83,7 +84,8 @@ def proxy(draft: Any, params: ProxySpec, context: FrameContext | None = None) ->
     return run_plan(plan_job("proxy", draft, params, _index(context)))
 
 
-@lens("media.thumbnail", version="1", params=ThumbnailSpec, job_type="Video", describe=describe_thumbnail)
+# version 2: times on the video's own span, the last frame held; display aspect, square pixels
+@lens("media.thumbnail", version="2", params=ThumbnailSpec, job_type="Video", describe=describe_thumbnail)
 @_reusable_when_outputs_verify
 def thumbnail(draft: Any, params: ThumbnailSpec, context: FrameContext | None = None) -> ExecutionResult:
     """One still image of a clip, at a time offset or a fraction of its (probed) duration."""

@@ -22,7 +22,12 @@ Stream keys follow ffprobe: ``index``, ``codec_type``, ``codec_name``,
 figure, else ``tbr``; rounded by FFmpeg to 2 decimals, e.g. 29.97),
 ``sample_rate``, ``channels``, ``duration`` (the stream's own duration in
 seconds when the file states it — Matroska/WebM ``DURATION`` tags — else
-None), plus ``r_frame_rate`` (``tbr``: the base rate;
+None), ``start_time`` (seconds: the stream's first timestamp, which FFmpeg
+prints only when it is not 0 — an MPEG-TS video that starts after its audio,
+say; else None), ``sample_aspect_ratio`` (``"num:den"``, the shape of a
+stored pixel, as the FFmpeg command line uses it: the container's value when
+it overrides the codec's, else the codec's; None when unstated, which FFmpeg
+takes as square), plus ``r_frame_rate`` (``tbr``: the base rate;
 differing from ``frame_rate`` marks variable frame rate), ``pix_fmt``, ``channel_layout``, ``attached_pic`` and ``rotation`` (the
 display matrix, degrees; ``width``/``height`` are the coded size, as in
 ffprobe). Keys that do not apply to a stream are None.
@@ -50,6 +55,9 @@ _DIMS_RE = re.compile(r"^(\d+)x(\d+)(?:\s|$)")
 _RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)(k?) (fps|tbr)\b")
 _HZ_RE = re.compile(r"^(\d+) Hz$")
 _N_CHANNELS_RE = re.compile(r"^(\d+) channels\b")
+_START_RE = re.compile(r"^start (-?\d+(?:\.\d+)?)\b")
+_CODEC_SAR_RE = re.compile(r"\[SAR (\d+):(\d+) DAR \d+:\d+\]")  # in the size part: the codec's
+_STREAM_SAR_RE = re.compile(r"^SAR (\d+):(\d+) DAR \d+:\d+$")  # a part of its own: the container's, which wins
 _CUSTOM_LAYOUT_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(?:\+[A-Z][A-Za-z0-9]*)+$")
 
 # FFmpeg's named channel layouts (libavutil/channel_layout.c) -> channel count.
@@ -130,8 +138,14 @@ def _stream(index: int, kind: str, body: str) -> dict[str, Any]:
         "attached_pic": "(attached pic)" in body,
         "rotation": None,
         "duration": None,
+        "start_time": None,
+        "sample_aspect_ratio": None,
     }
     rest = parts[1:]
+    for part in rest:
+        start = _START_RE.match(part)
+        if start and stream["start_time"] is None:
+            stream["start_time"] = float(start.group(1))
     if kind == "Video":
         fps = tbr = None
         for position, part in enumerate(rest):
@@ -140,6 +154,9 @@ def _stream(index: int, kind: str, body: str) -> dict[str, Any]:
                 stream["width"], stream["height"] = int(dims.group(1)), int(dims.group(2))
                 if position == 1 and stream["pix_fmt"] is None and not _DIMS_RE.match(rest[0]):
                     stream["pix_fmt"] = rest[0].split("(", 1)[0].strip() or None
+            sar = _CODEC_SAR_RE.search(part) if dims else _STREAM_SAR_RE.match(part)
+            if sar and int(sar.group(1)) and int(sar.group(2)) and (stream["sample_aspect_ratio"] is None or not dims):
+                stream["sample_aspect_ratio"] = f"{int(sar.group(1))}:{int(sar.group(2))}"
             rate = _rate(part)
             if rate and rate[0] == "fps" and fps is None:
                 fps = rate[1]

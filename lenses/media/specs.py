@@ -268,11 +268,13 @@ def fps_value(value: int | float | str) -> float:
 class ThumbnailSpec(_Spec):
     """One still image of a clip.
 
-    Exactly one of ``time_offset`` (seconds from the start) and
-    ``time_fraction`` (of the duration, in [0, 1); needs a probed input, e.g.
-    the output of ``media.probe``). ``size``: ``same``, ``half``, ``quarter``,
-    ``WxH``, or a width ``W`` (height follows the aspect ratio, rounded to
-    even). ``image_format``: ``jpg`` or ``png``. In the naming template,
+    Exactly one of ``time_offset`` (seconds from the start of the clip) and
+    ``time_fraction`` (of the video stream's own span, in [0, 1); needs a
+    probed input, e.g. the output of ``media.probe``). ``size``: ``same``,
+    ``half``, ``quarter``, ``WxH``, or a width ``W`` (height follows the
+    display aspect ratio, rounded to even); posters have square pixels at the
+    source's display aspect (``lenses.media.posters`` has the rules).
+    ``image_format``: ``jpg`` or ``png``. In the naming template,
     ``{codec}`` is the image format and ``{resolution}`` the size.
     """
 

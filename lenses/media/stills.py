@@ -9,7 +9,10 @@ malformed file raises ``NotWhole``.
 
 Both give the shape of ``mediainfo.parse_input_dump`` for one video stream,
 named as FFmpeg's image-pipe demuxers name them (``jpeg_pipe``,
-``png_pipe``); a still has no duration and no frame rate.
+``png_pipe``); a still has no duration and no frame rate. Its
+``sample_aspect_ratio`` is the pixel shape the file states, read as FFmpeg's
+decoders read it (JFIF ``APP0`` X:Y density; PNG ``pHYs`` X:Y pixels per
+unit), None when it states none.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 _JPEG_SAMPLING = {(2, 2): "yuvj420p", (2, 1): "yuvj422p", (1, 1): "yuvj444p", (1, 2): "yuvj440p"}
 
 
-def _still(container: str, codec: str, width: int, height: int, pix_fmt: str | None) -> dict[str, Any]:
+def _still(container: str, codec: str, width: int, height: int, pix_fmt: str | None,
+           aspect: tuple[int, int] | None = None) -> dict[str, Any]:
     stream = {
         "index": 0, "codec_type": "video", "codec_name": codec, "width": width, "height": height,
         "frame_rate": None, "r_frame_rate": None, "sample_rate": None, "channels": None, "pix_fmt": pix_fmt,
         "channel_layout": None, "attached_pic": False, "rotation": None, "duration": None,
+        "sample_aspect_ratio": f"{aspect[0]}:{aspect[1]}" if aspect and aspect[0] > 0 and aspect[1] > 0 else None,
     }
     return {"container": container, "duration": None, "duration_estimated": False, "start_time": None,
             "streams": [stream], "timecode": None}
@@ -53,7 +58,7 @@ def read_jpeg(path: str) -> dict[str, Any]:
         raise NotWhole("no start-of-image marker (FFD8): not a JPEG file")
     if data[-2:] != b"\xff\xd9":
         raise NotWhole("no end-of-image marker (FFD9) at the end: the file is cut")
-    pos, frame = 2, None
+    pos, frame, aspect = 2, None, None
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
             raise NotWhole(f"expected a marker at offset {pos}, found byte {data[pos]:#04x}")
@@ -64,6 +69,8 @@ def read_jpeg(path: str) -> dict[str, Any]:
         length = struct.unpack_from(">H", data, pos + 2)[0]
         if length < 2 or pos + 2 + length > len(data):
             raise NotWhole(f"segment {marker:#04x} at offset {pos} runs past the end of the file: the file is cut")
+        if marker == 0xE0 and length >= 14 and data[pos + 4:pos + 9] == b"JFIF\x00" and aspect is None:
+            aspect = struct.unpack_from(">HH", data, pos + 12)  # X density, Y density (after version, units)
         if marker in _SOF:
             precision, height, width, count = struct.unpack_from(">BHHB", data, pos + 4)
             components = [data[pos + 10 + 3 * n:pos + 13 + 3 * n] for n in range(count)]
@@ -79,7 +86,7 @@ def read_jpeg(path: str) -> dict[str, Any]:
     pix_fmt = "gray" if count == 1 else None
     if count == 3 and len(components[0]) == 3 and all(c[1] == 0x11 for c in components[1:]):
         pix_fmt = _JPEG_SAMPLING.get((components[0][1] >> 4, components[0][1] & 0xF))
-    return _still("jpeg_pipe", "mjpeg", width, height, pix_fmt)
+    return _still("jpeg_pipe", "mjpeg", width, height, pix_fmt, aspect)
 
 
 def read_png(path: str) -> dict[str, Any]:
@@ -87,7 +94,7 @@ def read_png(path: str) -> dict[str, Any]:
     data = _read(path)
     if data[:8] != _PNG_SIGNATURE:
         raise NotWhole("no PNG signature: not a PNG file")
-    pos, header, last = 8, None, None
+    pos, header, last, aspect = 8, None, None, None
     while pos < len(data):
         if pos + 12 > len(data):
             raise NotWhole(f"a chunk header at offset {pos} is cut off")
@@ -103,6 +110,8 @@ def read_png(path: str) -> dict[str, Any]:
             if kind != b"IHDR" or length < 13:
                 raise NotWhole("the first chunk is not IHDR")
             header = struct.unpack_from(">IIBB", data, pos + 8)
+        if kind == b"pHYs" and length == 9:
+            aspect = struct.unpack_from(">II", data, pos + 8)  # pixels per unit, X and Y
         last = kind
         pos = end
         if kind == b"IEND":
@@ -112,4 +121,4 @@ def read_png(path: str) -> dict[str, Any]:
     if pos != len(data):
         raise NotWhole(f"{len(data) - pos} byte(s) after the IEND chunk")
     width, height, depth, colour = header
-    return _still("png_pipe", "png", width, height, _PNG_FORMATS.get((colour, depth)))
+    return _still("png_pipe", "png", width, height, _PNG_FORMATS.get((colour, depth)), aspect)

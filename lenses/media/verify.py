@@ -7,7 +7,8 @@ own header dump, read from the job's FFmpeg run. Each output stream is compared 
 
 - stream counts and codecs: exactly the streams the job maps;
 - frame size: the size the spec's resolution gives for the source
-  (after autorotation);
+  (after autorotation); a poster's is its display size, square pixels
+  (``posters``);
 - frame rate: an explicit rate, or for MXF (always constant rate) the
   source's; ``same-as-source`` elsewhere passes the source's timestamps
   through (variable rate stays variable, dropped or null frames of an AVI stay
@@ -41,6 +42,7 @@ import attrs
 from .argv import scaled_size
 from .codecs import AUDIO_CODECS, IMAGE_FORMATS, PROXY_AUDIO, VIDEO_CODECS
 from .mediainfo import audio_streams_with_sound, count_streams, display_size, first_stream, is_vfr
+from .posters import poster_size, sample_aspect
 from .specs import AudioSpec, ProxySpec, ThumbnailSpec, fps_value
 
 __all__ = ["Checked", "check_proxy", "check_thumbnail", "check_audio", "duration_tolerance", "promised_duration"]
@@ -191,9 +193,32 @@ def check_proxy(spec: ProxySpec, source: dict, output: dict) -> Checked:
 
 
 def check_thumbnail(spec: ThumbnailSpec, source: dict, output: dict) -> Checked:
+    """One image of the poster size (``posters.poster_size``), with square pixels.
+
+    Exact, but for a width-only size's height (within two, as for proxies:
+    FFmpeg rounds it in floating point). The image's own pixel shape (JFIF
+    density, PNG ``pHYs``), when it states one, must be 1:1.
+    """
     problems: list[str] = []
     _encoder, codec_name, _pix, _options = IMAGE_FORMATS[spec.image_format]
-    video = _check_video(problems, first_stream(source, "video"), output, codec_name, spec.size, exact_same=True)
+    src_video = first_stream(source, "video")
+    video = None
+    if count_streams(output, "video") != 1:
+        problems.append(f"expected 1 image, the output has {count_streams(output, 'video')} video stream(s)")
+    else:
+        video = first_stream(output, "video")
+        if video["codec_name"] != codec_name:
+            problems.append(f"image codec {video['codec_name']!r}, expected {codec_name!r}")
+        want = poster_size(spec.size, src_video) if src_video else None
+        if want is not None:
+            slack = 2 if spec.size.isdigit() else 0
+            got = (video["width"], video["height"])
+            if got[0] != want[0] or got[1] is None or abs(got[1] - want[1]) > slack:
+                problems.append(f"frame size {got[0]}x{got[1]}, expected {want[0]}x{want[1]} (display aspect, "
+                                f"square pixels, source SAR {src_video.get('sample_aspect_ratio') or '1:1'})")
+        if sample_aspect(video) != 1:
+            problems.append(f"the image's pixels are not square (SAR {video['sample_aspect_ratio']}): "
+                            "viewers would show it stretched")
     size = f"{video['width']}x{video['height']}" if video else "no image"
     return Checked(tuple(problems), f"{codec_name} {size}")
 
