@@ -346,3 +346,36 @@ def test_a_job_whose_temporary_file_cannot_be_recorded_runs_nothing(tmp_path):
     assert "cannot record the temporary file" in result.message and "so nothing was run" in result.message
     assert ".draftlens should be draftlens's ledger folder" in result.message
     assert sorted(os.listdir(out)) == [".draftlens"]
+
+
+_SIGNAL_DURING_FORK = '''
+import os, signal, sys
+from lenses.media.engine import FFmpegEngine
+from lenses.media.run import run_ffmpeg
+
+class Stop(BaseException):
+    pass
+
+def stop(signum, frame):
+    raise Stop()
+
+armed = []
+os.register_at_fork(before=lambda: armed and os.kill(os.getpid(), signal.SIGUSR1))  # lands during the fork
+signal.signal(signal.SIGUSR1, stop)
+armed.append(1)
+try:
+    outcome = run_ffmpeg([FFmpegEngine.pinned().path, "-version"])
+except Stop:
+    print("stopped")
+else:
+    print("lost", outcome.exit_code)
+'''
+
+
+@linux_only
+def test_a_stop_signal_landing_during_the_fork_is_never_lost(tmp_path):
+    # Forking runs Python's at-fork handlers; a signal handler that raises inside one is printed as "ignored"
+    # and the exception is lost (a SIGTERM then did not stop the run). run_ffmpeg forks outside the main thread,
+    # where no signal handler runs, so the signal interrupts the caller instead.
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_DURING_FORK], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "stopped", out.stdout + out.stderr
