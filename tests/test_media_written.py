@@ -212,8 +212,8 @@ def _cutting_run(keep):
     """run_ffmpeg that lets FFmpeg write the output, exit 0, then cuts the output to ``keep(size)`` bytes."""
     real = execute_module.run_ffmpeg
 
-    def run(argv, stdout=None):
-        outcome = real(argv, stdout=stdout)
+    def run(argv, stdout=None, **options):
+        outcome = real(argv, stdout=stdout, **options)
         if stdout is not None:
             os.ftruncate(stdout, keep(os.fstat(stdout).st_size))
         return outcome
@@ -244,9 +244,9 @@ def _swapped_source_run(other: str):
     """run_ffmpeg that encodes ``other`` instead of the job's source: a whole file of the wrong content."""
     real = execute_module.run_ffmpeg
 
-    def run(argv, stdout=None):
+    def run(argv, stdout=None, **options):
         if stdout is None:
-            return real(argv)
+            return real(argv, **options)
         ours = real(argv, stdout=stdout)  # the source's header dump is the job's own
         os.ftruncate(stdout, 0)
         os.lseek(stdout, 0, os.SEEK_SET)
@@ -280,9 +280,9 @@ def test_a_whole_output_shorter_than_the_source_fails_verification(media, tmp_pa
 def _counting_run(calls: list):
     real = execute_module.run_ffmpeg
 
-    def run(argv, stdout=None):
+    def run(argv, stdout=None, **options):
         calls.append(list(argv))
-        return real(argv, stdout=stdout)
+        return real(argv, stdout=stdout, **options)
 
     return run
 

@@ -277,6 +277,7 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json
             if problem is not None:
                 print(f"draftlens: {problem}", file=sys.stderr)
                 return None, EXIT_USAGE
+            _sweep_leftovers(pipeline.output_directories())
             if open_memo is not None:
                 memo = open_memo()
             return _run_held(pipeline, executor, spec, force, as_json, quiet, memo)
@@ -295,6 +296,26 @@ def _run_pipeline(pipeline: Any, executor_spec: str | None, force: bool, as_json
         close = getattr(executor, "close", None)
         if close:
             close()
+
+
+def _sweep_leftovers(directories: Any) -> None:
+    """Remove what runs killed outright left in the media output folders (held by this run now), and warn of
+    every file that only looks like it (``lenses.media.leftovers`` has the rule). Each folder gets a ledger
+    (beside its run lock), so the temporary files of this run are recorded from its first job on."""
+    from lenses.media.ledger import LedgerError, ensure_ledger
+    from lenses.media.leftovers import sweep_leftovers
+
+    for directory in directories:
+        try:
+            ensure_ledger(str(directory))  # so this run's temporary files are recorded from its first job on
+            found = sweep_leftovers(str(directory))
+        except LedgerError as exc:
+            log.warning("temporary files in %s were not checked: %s", directory, exc)
+            continue
+        for path in found.removed:
+            log.info("removed %s, the temporary file of a draftlens job killed in an earlier run", path)
+        for path, why in found.kept:
+            log.warning("%s: %s", path, why)
 
 
 def _records_problem(output: Any) -> str | None:

@@ -16,7 +16,9 @@ For a job that writes a file:
    holds an earlier output of ours (never the source, never a foreign file);
 2. execution — the plan's argv, once (no retries), writing to a temporary
    file this job created exclusively beside the final path
-   (``drafts.files``); a non-zero exit fails;
+   (``drafts.files``) and recorded in the folder's ledger before FFmpeg
+   starts (``leftovers``: what a SIGKILL leaves is then provably ours); a
+   non-zero exit fails;
 3. verification — the temporary file must be non-empty, whole and hold what
    the source promised (``verify``), read in-process (``written``; a file
    its reader declines by one read-only FFmpeg run on its header, the
@@ -48,7 +50,8 @@ from ..result import COMPLETED, FAILED, ExecutionResult
 from .argv import decode_argv, header_argv
 from .errors import NotWhole
 from .jobs import JobPlan
-from .ledger import owner_problem, publish_recorded
+from .ledger import LedgerError, owner_problem, publish_recorded
+from .leftovers import claim_temporary, release_temporary
 from .mediainfo import (
     audio_streams_with_sound,
     first_stream,
@@ -174,14 +177,26 @@ def run_plan(plan: JobPlan) -> ExecutionResult:
         except OSError as exc:
             return _result(plan, started, FAILED, "execution",
                            f"cannot create a temporary file in {os.path.dirname(final)}: {exc.strerror or exc}")
+        try:  # recorded before FFmpeg writes a byte: if this process is killed outright, the next run knows it
+            claim_temporary(temp, final, fd)
+        except BaseException as exc:
+            os.close(fd)
+            if not isinstance(exc, LedgerError):
+                raise
+            return _result(plan, started, FAILED, "execution",
+                           f"cannot record the temporary file {temp}, so nothing was run: {exc}")
         return _write(plan, started, fd, temp, earlier)
     finally:
         if temp is not None:
             remove_temporary(temp)  # published already (then gone), or failed: never left behind
+            try:
+                release_temporary(temp)
+            except LedgerError:  # the row now matches no file; the next sweep drops it (``leftovers``)
+                pass
 
 
 def _probe(plan: JobPlan, started: float) -> ExecutionResult:
-    outcome = run_ffmpeg(plan.argv)
+    outcome = run_ffmpeg(plan.argv, die_with_parent=False)  # a header read: bounded, writes nothing (``run``)
     failed = _failed_run(plan, started, outcome)
     if failed is not None:
         return failed
@@ -287,7 +302,7 @@ def _verify(plan: JobPlan, outcome: RunOutcome, temp: str) -> str | tuple[str, d
     except NotWhole as exc:
         return _message(f"the output is not a whole {plan.spec.extension} file: {exc}", outcome.stderr)
     if info is None:  # the documented fallback: FFmpeg reads the header it wrote (one more process)
-        check = run_ffmpeg(header_argv(plan.engine_path, temp))
+        check = run_ffmpeg(header_argv(plan.engine_path, temp), die_with_parent=False)
         info = parse_input_dump(check.stderr) if check.exit_code is not None else None
         if info is None:
             return _message("the output does not probe (FFmpeg could not read its header)", check.stderr)

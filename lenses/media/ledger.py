@@ -19,6 +19,14 @@ Rows are written before a file is published under its final name, so a crash
 between the two leaves a row that matches no file (harmless) and never a file
 of ours that the ledger forgets — except when the row cannot be written at
 all, and then the job does not publish.
+
+A second table, ``temporaries``, holds one row per temporary file a job is
+writing in the directory (its name, device and inode, the final name it is
+for, and the process that made it), written before FFmpeg starts and deleted
+once the file is gone: what a run killed outright leaves behind is then
+provably draftlens's, and whose (``lenses.media.leftovers``). A job records
+its temporary file only in a ledger that exists (``draftlens run`` makes one
+in each folder it holds): a job that fails in a fresh folder leaves nothing.
 """
 
 from __future__ import annotations
@@ -35,8 +43,9 @@ import attrs
 from drafts.files import publish
 from drafts.media import MediaError, fingerprint_file
 
-__all__ = ["LEDGER_DIRECTORY", "LEDGER_NAME", "LedgerError", "OutputRecord", "ledger_path", "owner_problem",
-           "read_records", "record_output", "settle", "publish_recorded"]
+__all__ = ["LEDGER_DIRECTORY", "LEDGER_NAME", "LedgerError", "OutputRecord", "TemporaryRecord", "ledger_path",
+           "owner_problem", "read_records", "record_output", "settle", "publish_recorded", "ensure_ledger", "record_temporary",
+           "forget_temporary", "read_temporaries"]
 
 LEDGER_DIRECTORY = ".draftlens"
 LEDGER_NAME = "outputs.sqlite"
@@ -54,6 +63,19 @@ CREATE TABLE IF NOT EXISTS outputs (
     job TEXT NOT NULL,
     source TEXT NOT NULL,
     PRIMARY KEY (name, fingerprint)
+)
+"""
+# Added without a schema version of its own: an older draftlens opens the ledger and never looks at it.
+_TEMPORARIES = """
+CREATE TABLE IF NOT EXISTS temporaries (
+    name TEXT PRIMARY KEY,
+    final TEXT NOT NULL,
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started TEXT NOT NULL
 )
 """
 
@@ -75,6 +97,22 @@ class OutputRecord:
     job: str
     source: str
     ctime_ns: int | None = None  # set once the file is under its final name (a rename changes it)
+
+
+@attrs.frozen
+class TemporaryRecord:
+    """A temporary file a job made in the directory: ``name``, its ``device`` and ``inode``, the ``final``
+    name it would be published as, and its maker: ``host`` (name), ``machine`` (boot and pid namespace,
+    where pids mean the same), ``pid`` and ``started`` (the process's start time; with the pid, unique)."""
+
+    name: str
+    final: str
+    device: int
+    inode: int
+    host: str
+    machine: str
+    pid: int
+    started: str
 
 
 def ledger_path(directory: str) -> str:
@@ -192,6 +230,52 @@ def record_output(directory: str, record: OutputRecord) -> None:
             "INSERT OR REPLACE INTO outputs (name, size, fingerprint, device, inode, mtime_ns, job, source, ctime_ns) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", attrs.astuple(record),
         )
+
+
+def ensure_ledger(directory: str) -> None:
+    """Create ``directory``'s ledger if it has none (``draftlens run`` does, in each media folder it holds,
+    so a temporary file is recorded from the folder's first job on). Raises LedgerError."""
+    with _connect(directory, create=True) as connection:
+        connection.execute(_TEMPORARIES)
+
+
+def record_temporary(directory: str, record: TemporaryRecord) -> bool:
+    """Add the row of a temporary file just made (before anything writes to it): True, or False if the
+    folder has no ledger (none is made for it: a job that then fails leaves the folder as it found it).
+    Raises LedgerError if the ledger is there but cannot be written."""
+    with _connect(directory, create=False) as connection:
+        if connection is None:
+            return False
+        connection.execute(_TEMPORARIES)  # a no-op once the table is there (a ledger from before it gets it)
+        connection.execute("INSERT OR REPLACE INTO temporaries (name, final, device, inode, host, machine, pid, "
+                           "started) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", attrs.astuple(record))
+    return True
+
+
+def forget_temporary(directory: str, name: str) -> None:
+    """Drop the row of a temporary file that is gone (removed or published). Raises LedgerError."""
+    with _connect(directory, create=False) as connection:
+        if connection is not None:
+            try:
+                connection.execute("DELETE FROM temporaries WHERE name = ?", (name,))
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):  # no table: no row to drop
+                    raise
+
+
+def read_temporaries(directory: str) -> tuple[TemporaryRecord, ...]:
+    """Every temporary-file row of ``directory``'s ledger, by name (none if there is no ledger)."""
+    with _connect(directory, create=False) as connection:
+        if connection is None:
+            return ()
+        try:
+            rows = connection.execute("SELECT name, final, device, inode, host, machine, pid, started "
+                                      "FROM temporaries ORDER BY name").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return ()  # a ledger of a draftlens from before the table: no rows
+    return tuple(TemporaryRecord(*row) for row in rows)
 
 
 def settle(directory: str, name: str, fingerprint: str, ctime_ns: int) -> None:
