@@ -173,6 +173,38 @@ def test_sessions_list_show_and_replay(tmp_path):
     assert state["lens_instances"]["up"]["lens_id"] == "text.upper" and len(state["lens_instances"]["up"]["outputs"]) == 2
 
 
+def test_sessions_replay_reuses_the_sessions_media_outputs_instead_of_making_them_again(tmp_path):
+    from derived.command.demo import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4")
+    out = tmp_path / "posters"
+    out.mkdir()
+    code = f"""
+from derived import Workspace
+from drafts import media_draft
+from lenses.media import ThumbnailSpec
+ws = Workspace.open({str(tmp_path / "logs")!r}, "ana", "ana@desk")
+clip = ws.pack([media_draft({str(clip)!r})])
+spec = ThumbnailSpec(naming_template="{{source_name}}_poster", output_directory={str(out)!r}, size="32",
+                     time_offset=0.1)
+ws.apply("poster", "media.thumbnail", clip, spec)
+assert len(ws.derived.outputs("poster")) == 1, ws.derived.warnings
+print(ws.session_id)
+ws.close()
+"""
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    session_id = made.stdout.strip()
+    (poster,) = [p for p in out.iterdir() if p.suffix == ".jpg"]
+    before = poster.stat()
+    replayed = draftlens("sessions", "replay", session_id, "--root", str(tmp_path / "logs"), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    assert len(json.loads(replayed.stdout)["lens_instances"]["poster"]["outputs"]) == 1
+    after = poster.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # read, not made again
+    assert [p for p in out.iterdir() if p.suffix == ".jpg"] == [poster]
+
+
 def test_sessions_errors_exit_2(tmp_path):
     root = tmp_path / "logs"
     session_id = _journaled_session(root)

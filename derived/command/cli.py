@@ -12,6 +12,7 @@ Diagnostics go through stdlib ``logging`` (loggers ``draftlens.*``) to stderr:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -632,7 +633,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         path = manager.journal(user_id, args.session_id)
         if not path.exists():
             raise SessionError(f"no session {args.session_id!r} for user {user_id!r} under {manager.root}")
-        return _sessions_show(path, args) if args.action == "show" else _sessions_replay(path, args)
+        if args.action == "show":
+            return _sessions_show(path, args)
+        return _sessions_replay(path, args, manager.root / "users" / user_id)
     except (SessionError, JournalError, ValueError, OSError) as exc:
         print(f"draftlens: {_printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -696,13 +699,29 @@ def _sessions_show(path: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _sessions_replay(path: Any, args: argparse.Namespace) -> int:
+def _sessions_replay(path: Any, args: argparse.Namespace, user_dir: Any) -> int:
+    """Replay a journal and recompute it, through the user's cache if there is one.
+
+    ``Workspace.open`` keeps each user's results in ``<user_dir>/cache.sqlite``;
+    with it, a media job whose outputs are still intact is reused, not run
+    again (its files keep their bytes, inode and mtime), so replaying reads
+    what a session made instead of making it anew. Without a cache (a copy of
+    the journal alone), the recompute runs every job, as the session did.
+    """
     from drafts.journal import replay
 
+    from ..memo import Memo
     from ..recompute import recompute_derived
+    from ..workspace import CACHE_NAME
 
     store = replay(path)
-    state = recompute_derived(store, registry=_replay_registry(path))
+    registry = _replay_registry(path)
+    cache = os.path.join(user_dir, CACHE_NAME)
+    if os.path.isfile(cache):
+        with contextlib.closing(Memo.open(cache)) as memo:
+            state = recompute_derived(store, registry=registry, memo=memo)
+    else:
+        state = recompute_derived(store, registry=registry)
     if args.json:
         print(json.dumps({
             "schema_version": _schema_version(), "kind": "draftlens.replay",
