@@ -164,12 +164,17 @@ def test_a_child_whose_parent_died_before_the_hook_ran_kills_itself():
 
 
 @linux_only
-def test_ffmpeg_of_a_worker_killed_outright_dies_with_it(tmp_path, long_clip):
-    # run_ffmpeg in a process that is then SIGKILLed (here: a plain Python child running one long encode).
+@pytest.mark.parametrize("spawn", ["setpriv", "prctl hook"])
+def test_ffmpeg_of_a_worker_killed_outright_dies_with_it(tmp_path, long_clip, spawn):
+    # run_ffmpeg in a process that is then SIGKILLed (here: a plain Python child running one long encode),
+    # started through util-linux's setpriv where it has --pdeathsig, else with the prctl hook: both kill it.
+    if spawn == "setpriv" and media_run._setpriv() is None:
+        pytest.skip("no setpriv with --pdeathsig here (util-linux < 2.33)")
     clip = tmp_path / "long.mp4"
     shutil.copyfile(long_clip, clip)
     ffmpeg = FFmpegEngine.pinned().path
-    code = (f"from lenses.media.run import run_ffmpeg\n"
+    force = "import lenses.media.run as r\nr._setpriv_path = None\n" if spawn == "prctl hook" else ""
+    code = (force + f"from lenses.media.run import run_ffmpeg\n"
             f"run_ffmpeg([{ffmpeg!r}, '-nostdin', '-nostats', '-v', 'error', '-i', {str(clip)!r}, '-vf', 'scale=1280:720', '-c:v', 'libvpx-vp9', "
             f"'-threads', '1', '-f', 'null', '-'])\n")
     worker = subprocess.Popen([sys.executable, "-c", code])
@@ -351,7 +356,10 @@ def test_a_job_whose_temporary_file_cannot_be_recorded_runs_nothing(tmp_path):
 _SIGNAL_DURING_FORK = '''
 import os, signal, sys
 from lenses.media.engine import FFmpegEngine
+import lenses.media.run as r
 from lenses.media.run import run_ffmpeg
+
+r._setpriv_path = None  # the prctl hook's fork (through setpriv, subprocess vforks: no at-fork handler runs)
 
 class Stop(BaseException):
     pass

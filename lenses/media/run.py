@@ -22,10 +22,20 @@ file. Two details make the rule hold:
 
 The hook makes ``subprocess`` use ``fork`` instead of ``vfork``, which costs
 about 4 ms per run in a 35 MB process and grows with its size (measured:
-~15 ms at 130 MB). So the runs whose life is bounded and which write
-nothing — header probes, the header read of a finished output, ``-version``
-queries — keep the fast spawn (``die_with_parent=False``): killed with their
-parent, they end on their own a few milliseconds later and leave nothing.
++17.7 ms of CPU per run at 126 MB, so more in a notebook holding gigabytes).
+So where util-linux's ``setpriv`` can set the signal (``--pdeathsig``,
+util-linux 2.33+, on every Debian and Ubuntu) FFmpeg is started through it
+instead, with the fast spawn: ``setpriv`` asks for the signal and execs
+FFmpeg in the same process (+1.2 ms at 126 MB, whatever the size). Its one
+gap: a parent killed in the millisecond between the spawn and ``setpriv``'s
+``prctl`` leaves that FFmpeg to finish its job; it writes only into the
+job's recorded temporary file, which the next ``draftlens run`` removes
+(``lenses.media.leftovers``), and nothing is published. Without ``setpriv``
+the hook above closes even that gap. Runs whose life is bounded and which
+write nothing — header probes, the header read of a finished output,
+``-version`` queries — keep the fast spawn (``die_with_parent=False``):
+killed with their parent, they end on their own a few milliseconds later
+and leave nothing.
 
 Other systems have no such call (macOS and the BSDs would need a watcher
 process, Windows a job object); there the hook is a no-op and a SIGKILLed
@@ -35,7 +45,9 @@ everywhere: ``derived.signals``).
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +85,26 @@ def _load_prctl() -> Callable | None:
 _prctl = _load_prctl()
 DIES_WITH_PARENT = _prctl is not None
 """True where a started FFmpeg is killed by the kernel when its parent dies (Linux)."""
+
+_UNKNOWN = object()
+_setpriv_path: object = _UNKNOWN
+
+
+def _setpriv() -> str | None:
+    """util-linux's ``setpriv``, if it can set the parent-death signal (asked once per process); else None."""
+    global _setpriv_path
+    if _setpriv_path is _UNKNOWN:
+        found = shutil.which("setpriv") if _prctl is not None else None
+        if found is not None:
+            try:  # util-linux before 2.33 has no --pdeathsig
+                check = subprocess.run([found, "--pdeathsig", "KILL", "--", found, "--version"], env=_ENV,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, timeout=10, check=False)
+                found = found if check.returncode == 0 else None
+            except (OSError, subprocess.SubprocessError):
+                found = None
+        _setpriv_path = found
+    return _setpriv_path  # type: ignore[return-value]
 
 
 def _die_with(parent: int) -> Callable[[], None]:
@@ -112,11 +144,20 @@ def run_ffmpeg(argv: Sequence[str], stdout: int | None = None, *, die_with_paren
     """
     if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
         raise TypeError("argv must be a non-empty list of str (never a shell string)")
+    argv = list(argv)
     if die_with_parent and _prctl is not None:
-        return _run_beside(list(argv), stdout)
+        setpriv = _setpriv()
+        if setpriv is None:
+            return _run_beside(argv, stdout)
+        if not os.access(argv[0], os.X_OK):  # said as subprocess says it, not as setpriv's exit 127
+            problem = errno.EACCES if os.path.exists(argv[0]) else errno.ENOENT
+            return RunOutcome(None, "", f"cannot start {argv[0]}: {os.strerror(problem)}")
+        launch = [setpriv, "--pdeathsig", "KILL", "--", *argv]
+    else:
+        launch = argv
     try:
         proc = subprocess.run(
-            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL if stdout is None else stdout,
+            launch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL if stdout is None else stdout,
             stderr=subprocess.PIPE, env=_ENV, close_fds=True, check=False,
         )
     except OSError as exc:
