@@ -348,6 +348,20 @@ def test_a_source_rate_aac_or_mp3_cannot_carry_is_refused_before_ffmpeg_runs(tmp
     assert audio(frame, AudioSpec("aac", 8000, "same", "m4a", "{source_name}", str(tmp_path))).status == "COMPLETED"
 
 
+@pytest.mark.parametrize("container", ["flac", "mka"])
+def test_flac_keeps_a_rate_above_what_its_frame_headers_name(tmp_path, container):
+    # A 705.6 kHz 24-bit WAV (DSD64's rate, as PCM) to flac at "same" rate: FFmpeg's CLI asked its FLAC
+    # encoder for 65536-sample blocks, which it refuses ("invalid block size: 65536", exit 234).
+    from derived.command.demo import make_clip
+
+    clip = make_clip(tmp_path / "dxd.wav", size=None, sample_rate=705_600, seconds=0.3, encode=["-c:a", "pcm_s24le"])
+    frame = probed(clip)
+    result = audio(frame, AudioSpec("flac", "same", "same", container, "{source_name}_out", str(tmp_path)))
+    assert result.status == "COMPLETED", result.message  # verified: 705600 Hz, as asked
+    made = probed(result.outputs[0]["path"])
+    assert [s.get("sample_rate") for s in made.payload["streams"] if s.get("codec_type") == "audio"] == [705_600]
+
+
 @pytest.mark.parametrize("rate, channels", [(22050, 1), (96000, 2), (8000, 1)])
 def test_vorbis_is_written_at_every_rate_and_channel_count(tmp_path, rate, channels):
     # Found by review: a fixed 160 kb/s had no libvorbis setup at 22.05 kHz mono or 96 kHz stereo (exit 234).

@@ -280,9 +280,21 @@ def thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: str, offset: f
     return out.compile(cmd=engine_path)
 
 
+FLAC_HEADER_MAX_RATE = 655_350
+"""The highest sample rate (Hz) a FLAC frame header can name (in tens of Hz; RFC 9639 9.1.2)."""
+FLAC_HIGH_RATE_BLOCK = 32_768
+"""FLAC block size (samples) above ``FLAC_HEADER_MAX_RATE``: FFmpeg's own choice for such rates (105 ms,
+rounded down to its table), given explicitly since its CLI otherwise asks the encoder for 65536, which it
+refuses ("invalid block size: 65536", measured with a 705.6 kHz 24-bit WAV)."""
+
+
 @_memoised
-def audio_argv(spec: AudioSpec, engine_path: str, source: str, audio_streams: tuple[int, ...] | None = None) -> list[str]:
-    """The first audio stream of ``source`` (with sound, when probed), encoded as the spec says."""
+def audio_argv(spec: AudioSpec, engine_path: str, source: str, audio_streams: tuple[int, ...] | None = None,
+               source_rate: int | None = None) -> list[str]:
+    """The first audio stream of ``source`` (with sound, when probed), encoded as the spec says.
+
+    ``source_rate``: that stream's sample rate in Hz, when a probe says.
+    """
     ff = _ffmpeg()
     codec = AUDIO_CODECS[spec.codec]
     inp = ff.input(_file(source))
@@ -291,6 +303,8 @@ def audio_argv(spec: AudioSpec, engine_path: str, source: str, audio_streams: tu
         "c:a": codec.encoder, **dict(codec.options),
         "fflags": "+bitexact", "flags:a": "+bitexact", "threads": 1,
     }
+    if spec.codec == "flac" and spec.sample_rate == "same" and source_rate and source_rate > FLAC_HEADER_MAX_RATE:
+        kw["frame_size"] = FLAC_HIGH_RATE_BLOCK
     if spec.sample_rate != "same":
         kw["ar"] = spec.sample_rate
     if spec.channels != "same":

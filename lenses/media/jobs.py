@@ -217,6 +217,14 @@ def _audio_streams(source: dict[str, Any]) -> tuple[int, ...] | None:
     return tuple(s["index"] for s in audio_streams_with_sound(source))
 
 
+def _first_audio_rate(source: dict[str, Any]) -> int | None:
+    """The sample rate (Hz) of the audio stream an audio job reads, when a probe says; None if unknown."""
+    if not isinstance(source.get("streams"), list):
+        return None
+    sound = audio_streams_with_sound(source)
+    return sound[0].get("sample_rate") if sound else None
+
+
 def _tokens(kind: str, spec: Any, source: dict[str, Any], index: int) -> dict[str, Any]:
     tokens: dict[str, Any] = {**source_tokens(source["path"]), "index": index}
     if kind == "proxy":
@@ -279,7 +287,7 @@ def plan_job(kind: str, draft: Any, params: Any, frame_index: int | None) -> Job
         elif kind == "thumbnail":
             argv = _thumbnail_argv(spec, engine.path, source)
         else:
-            argv = audio_argv(spec, engine.path, path, _audio_streams(source))
+            argv = audio_argv(spec, engine.path, path, _audio_streams(source), _first_audio_rate(source))
         return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), source, index=index)
     except MediaLensError as exc:  # a bad spec, engine or name: the job fails validation
         return JobPlan(kind, spec, engine.identity if engine else "", engine.path if engine else "", error=str(exc))
