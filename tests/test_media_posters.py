@@ -53,10 +53,13 @@ def probed(path) -> object:
 
 
 def frame_hashes(path, size: str = "same") -> list[str]:
-    """MD5 of every video frame of ``path`` through the poster's scale chain, as rgb24 (a PNG poster's pixels)."""
+    """MD5 of every video frame of ``path`` through the poster's scale chain, as rgb24 (a PNG poster's pixels).
+
+    One per decoded frame (``passthrough``: never dropped or repeated to a constant rate)."""
     chain = f"{_scale(size)},format=rgb24"
     outcome = subprocess.run([FFmpegEngine.pinned().path, "-hide_banner", "-nostdin", "-v", "error",
-                              "-i", f"file:{path}", "-map", "0:V:0", "-vf", chain, "-f", "framemd5", "-"],
+                              "-i", f"file:{path}", "-map", "0:V:0", "-vf", chain, "-fps_mode", "passthrough",
+                              "-f", "framemd5", "-"],
                              capture_output=True, text=True, check=False)
     assert outcome.returncode == 0, outcome.stderr
     return [line.rsplit(",", 1)[1].strip() for line in outcome.stdout.splitlines() if line and line[0] != "#"]
@@ -141,6 +144,24 @@ def test_fractions_map_onto_the_video_span_and_the_end_gives_the_last_frame(clip
         on_screen = min(int(fraction * (span.end - span.start) * 25 + 1e-6), len(frames) - 1)
         assert image_hash(result.outputs[0]["path"]) == frames[on_screen], fraction
     assert on_screen == len(frames) - 1  # 0.99 and 0.999 ask for times inside or after the last frame
+
+
+@pytest.mark.parametrize("container", ["mkv", "webm", "mp4"])
+def test_the_poster_is_the_frame_on_screen_when_timestamps_sit_off_the_frame_grid(tmp_path, container):
+    # Review 30: real timestamps sit off the frame grid (Matroska, WebM and FLV round them to ms; a screen
+    # recorder's drift): gnome-dual-monitors.webm's frame 450 starts at 29.999, not 30.0, and a seek to the
+    # nominal start returned the next frame (8-15 of 25 posters of real clips showed the wrong frame).
+    codec = ["-c:v", "libvpx", "-threads", "1"] if container == "webm" else ["-c:v", "libx264", "-threads", "1"]
+    # Odd frames stamped 2 ms early, as a screen recorder's timestamps drift (gnome-dual-monitors.webm).
+    clip = make_clip(tmp_path / f"fifteen.{container}", size="160x120", seconds=2,
+                     encode=["-vf", r"fps=15,settb=1/1000,setpts=N/15/TB-2*mod(N\,2)", "-fps_mode", "passthrough",
+                             "-enc_time_base:v", "1/1000", "-g", "8", *codec])
+    frame = probed(clip)
+    frames = frame_hashes(clip)
+    assert len(frames) == len(set(frames)) == 30  # every frame tells itself apart
+    for k in (1, 2, 5, 7, 8, 16, 22, 29):
+        made = poster(frame, tmp_path, f"f{k}", time_offset=round((k + 0.5) / 15, 6))  # mid-frame k
+        assert image_hash(made.outputs[0]["path"]) == frames[k], k
 
 
 def test_time_offset_counts_from_the_clips_start(clips, tmp_path):

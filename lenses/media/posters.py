@@ -13,10 +13,12 @@ the container's end.
   video's first frame gives that first frame.
 - ``time_fraction`` is a fraction of the video's span:
   ``start + fraction * (end - start)``.
-- With a constant frame rate the time is moved back to the start of the frame
-  on screen then, on a grid anchored at the video's first frame (FFmpeg's
-  seek returns the first frame that *starts* at or after the time asked), and
-  never past the start of the span's last frame.
+- With a constant frame rate the time is moved back to half a frame before
+  the start of the frame on screen then, on a grid anchored at the video's
+  first frame (FFmpeg's seek returns the first frame that *starts* at or
+  after the time asked, and real timestamps sit off the grid by rounding:
+  half a frame either way still finds that frame), and never past the span's
+  last frame.
 - A stated end can still be later than the video's real last frame (the
   container's end is the audio's; headers round). So when the span's end is
   known, the poster argv holds the last frame (FFmpeg's ``tpad`` clones it)
@@ -145,7 +147,11 @@ def poster_time(spec: Any, source: dict[str, Any]) -> float:
         frame = math.floor((when - span.start) * fps + _EPSILON)  # the frame on screen at that time
         if span.end is not None:
             frame = min(frame, math.ceil((span.end - span.start) * fps - _EPSILON) - 1)
-        when = span.start + max(frame, 0) / fps
+        # Half a frame before the frame's nominal start: FFmpeg gives the first frame that starts at or
+        # after the time asked, and real timestamps sit off the grid by up to a millisecond (Matroska,
+        # WebM, FLV round them to ms: 29.999 for frame 450 at 15 fps), so aiming at the start exactly
+        # gave the next frame whenever a timestamp was rounded down.
+        when = span.start + max(frame - 0.5, 0) / fps
     return round(max(when, span.start if probed else 0.0), 6)
 
 
