@@ -371,3 +371,34 @@ def test_vorbis_is_written_at_every_rate_and_channel_count(tmp_path, rate, chann
                      encode=["-ac", "2", "-c:a", "flac"])
     result = audio(media_draft(clip), AudioSpec("vorbis", rate, channels, "ogg", "{source_name}", str(tmp_path)))
     assert result.status == "COMPLETED", result.message  # verified: the rate and channels asked for
+
+
+# ---------------------------------------------------------------- constant rates counted in fields (review 30)
+
+
+def test_a_base_rate_twice_the_frame_rate_is_a_constant_rate_counted_in_fields():
+    from lenses.media.mediainfo import is_vfr
+
+    assert not is_vfr({"frame_rate": 24.0, "r_frame_rate": 48.0})  # iscc-demo.mpg: "24 fps, 48 tbr"
+    assert not is_vfr({"frame_rate": 25.0, "r_frame_rate": 50.0})  # interlaced H.264
+    assert not is_vfr({"frame_rate": 29.97, "r_frame_rate": 29.97})
+    assert is_vfr({"frame_rate": 27.5, "r_frame_rate": 60.0})  # a phone's variable rate
+    assert is_vfr({"frame_rate": 24.0, "r_frame_rate": 30.0})
+
+
+def test_an_mxf_proxy_of_a_field_counted_mpeg1_clip_completes(tmp_path):
+    # MPEG-1 at 24 fps in MPEG-PS is "24 fps, 48 tbr" (as iscc-demo.mpg): verification expected 48 fps and
+    # failed on every run.
+    from derived.command.demo import make_clip
+
+    clip = make_clip(tmp_path / "fields.mpg", size="160x120", seconds=1,
+                     encode=["-vf", "fps=24", "-c:v", "mpeg1video", "-f", "mpeg"])
+    frame = probed(clip)
+    (video,) = [s for s in frame.payload["streams"] if s["codec_type"] == "video"]
+    assert (video["frame_rate"], video["r_frame_rate"]) == (24.0, 48.0)
+    out = tmp_path / "out"
+    out.mkdir()
+    for source in (frame, media_draft(clip)):
+        result = proxy(source, ProxySpec("prores_proxy", "mxf", "quarter", "{source_name}_p", str(out)))
+        assert result.status == "COMPLETED", result.message
+        os.remove(result.outputs[0]["path"])

@@ -275,10 +275,20 @@ def display_size(stream: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def is_vfr(stream: dict[str, Any] | None) -> bool:
-    """True when the average and base frame rates differ by more than 1 % (variable frame rate)."""
+    """True when the average and base frame rates differ by more than 1 % (variable frame rate).
+
+    A base rate twice the average is a constant rate counted in fields (MPEG-1/2
+    and interlaced H.264: "24 fps, 48 tbr", "25 fps, 50 tbr"), not a variable
+    one: FFmpeg encodes it at the frame rate (``av_guess_frame_rate`` takes the
+    codec's rate there), so it is not VFR here either (review 30: an MXF proxy
+    of such an MPEG-1 clip always failed verification, expecting 48 fps).
+    """
     if not stream or not stream.get("frame_rate") or not stream.get("r_frame_rate"):
         return False
-    return abs(stream["frame_rate"] - stream["r_frame_rate"]) > 0.01 * stream["r_frame_rate"]
+    fps, base = stream["frame_rate"], stream["r_frame_rate"]
+    if abs(base - 2 * fps) <= 0.01 * base:
+        return False
+    return abs(fps - base) > 0.01 * base
 
 
 def count_streams(info: dict[str, Any], codec_type: str) -> int:
