@@ -164,6 +164,39 @@ def test_the_poster_is_the_frame_on_screen_when_timestamps_sit_off_the_frame_gri
         assert image_hash(made.outputs[0]["path"]) == frames[k], k
 
 
+@pytest.mark.parametrize("ext, encode", [
+    ("mpg", ["-c:v", "mpeg2video", "-g", "12", "-c:a", "mp2", "-f", "mpeg"]),
+    ("ts", ["-c:v", "libx264", "-threads", "1", "-g", "25", "-c:a", "mp2", "-f", "mpegts"]),
+])
+def test_a_plain_drafts_poster_of_a_file_without_an_index_is_the_frame_asked(tmp_path, ext, encode):
+    # Review 30: without a probe the container was unknown, so an MPEG-PS/TS poster took FFmpeg's input seek,
+    # which only estimates a byte position: 5.0 s of this 8 s MPEG-PS gave frame 132, not 125 (COMPLETED).
+    clip = make_clip(tmp_path / f"long.{ext}", size="160x120", sample_rate=48000, seconds=8, encode=encode)
+    frames = frame_hashes(clip)
+    for when in (3.0, 5.0, 7.0):
+        result = poster(media_draft(str(clip)), tmp_path, f"t{when}", time_offset=when)
+        assert image_hash(result.outputs[0]["path"]) == frames[round(when * 25)], when
+
+
+def test_a_files_first_bytes_say_whether_it_has_an_index(tmp_path):
+    from lenses.media.mediainfo import looks_unindexed
+
+    def file_of(data: bytes):
+        path = tmp_path / f"f{len(list(tmp_path.iterdir()))}"
+        path.write_bytes(data)
+        return str(path)
+
+    ts = bytes(b"\x47" + bytes(187)) * 3
+    assert looks_unindexed(file_of(ts)) and looks_unindexed(file_of(bytes(4) + bytes(b"\x47" + bytes(191)) * 3))
+    assert looks_unindexed(file_of(b"\x00\x00\x01\xba" + bytes(400)))  # MPEG-PS
+    assert looks_unindexed(file_of(b"\x00\x00\x01\xb3" + bytes(400)))  # MPEG-1/2 video
+    assert looks_unindexed(file_of(b"\x00\x00\x00\x01\x67" + bytes(400)))  # H.264 Annex B
+    assert not looks_unindexed(file_of(b"\x00\x00\x00\x18ftypmp42" + bytes(400)))  # MP4
+    assert not looks_unindexed(file_of(b"\x1aE\xdf\xa3" + bytes(400)))  # Matroska
+    assert not looks_unindexed(file_of(b""))
+    assert not looks_unindexed(str(tmp_path / "missing.ts"))
+
+
 def test_time_offset_counts_from_the_clips_start(clips, tmp_path):
     """The video starts 0.5 s into the clip: 1.5 s on the clip's timeline is the video's frame 25;
     a time before the video's first frame gives that first frame."""

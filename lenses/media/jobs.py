@@ -35,7 +35,7 @@ from .codecs import (
     VIDEO_CODECS,
 )
 from .errors import MediaLensError, SpecError
-from .mediainfo import audio_streams_with_sound, display_size, first_stream, is_vfr
+from .mediainfo import audio_streams_with_sound, display_size, first_stream, is_vfr, looks_unindexed
 from .naming import final_path, render_stem, source_tokens
 from .posters import hold_last_for, poster_time, video_span
 from .specs import AudioSpec, ProbeSpec, ProxySpec, ThumbnailSpec
@@ -242,9 +242,13 @@ def _thumbnail_argv(spec: ThumbnailSpec, engine_path: str, source: dict[str, Any
     An input seek counts from the clip's start; a seek by decoding (containers
     without an index) from the first frame of the video, the only stream the
     run reads (FFmpeg starts a run's timeline at the earliest stream it uses).
+    A plain media draft names no container: its first bytes say whether it
+    has an index (``mediainfo.looks_unindexed``), and without a probe the
+    video's start is not known, so such a poster counts from its first frame.
     """
     when = poster_time(spec, source)
-    by_decoding = source.get("container") in UNINDEXED_CONTAINERS
+    container = source.get("container")
+    by_decoding = container in UNINDEXED_CONTAINERS if container else looks_unindexed(source["path"])
     offset = round(when - video_span(source).start, 6) if by_decoding else when
     return thumbnail_argv(spec, engine_path, source["path"], offset, seek_by_decoding=by_decoding,
                           hold_last=hold_last_for(source, offset))

@@ -39,7 +39,7 @@ import re
 from typing import Any
 
 __all__ = ["parse_input_dump", "parse_output_dump", "first_stream", "count_streams", "display_size", "is_vfr", "CHANNEL_LAYOUTS",
-           "audio_streams_with_sound", "with_track_durations"]
+           "audio_streams_with_sound", "with_track_durations", "looks_unindexed"]
 
 _INPUT_RE = re.compile(r"^Input #(\d+), (.*?), from '")
 _OUTPUT_RE = re.compile(r"^Output #(\d+), (.*?), to '")
@@ -316,3 +316,32 @@ def with_track_durations(info: dict[str, Any], path: str) -> dict[str, Any]:
             stream = {**stream, "duration": track[1]}
         streams.append(stream)
     return {**info, "streams": streams}
+
+
+_MPEG_START = b"\x00\x00\x01"
+# After a start code: pack header (MPEG-PS), sequence header (MPEG-1/2 video), visual object sequence
+# (MPEG-4 part 2, CAVS), VC-1 sequence header; 0x00-0x2F are MPEG-4 video object (layer) starts.
+_ES_STARTS = frozenset({0xBA, 0xB3, 0xB0, 0x0F, *range(0x00, 0x30)})
+
+
+def looks_unindexed(path: str) -> bool:
+    """True when ``path`` starts like a container without an index: MPEG-TS (also with M2TS's 4-byte
+    prefix: AVCHD ``.MTS``), MPEG-PS, an MPEG or H.264/HEVC elementary stream, or RealMedia.
+
+    For a plain media draft, whose container no probe has named: these are the files FFmpeg's input seek
+    can only estimate a byte position in (a 10 s MPEG-TS poster came out 2 s late, an MPEG-PS one 0.3 s),
+    so their posters seek by decoding, as a probed one does (review 30). By signature, not by file name;
+    False when the file cannot be read (the job then fails on its own terms).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(400)
+    except OSError:
+        return False
+    if len(head) >= 377 and head[0] == head[188] == head[376] == 0x47:
+        return True  # MPEG-TS: a sync byte every 188 bytes
+    if len(head) >= 389 and head[4] == head[196] == head[388] == 0x47:
+        return True  # M2TS / AVCHD: 192-byte packets, a 4-byte time code first
+    if head[:4] == b"\x00\x00\x00\x01" or head[:4] == b".RMF":
+        return True  # an H.264/HEVC Annex B stream; RealMedia
+    return head[:3] == _MPEG_START and len(head) > 3 and head[3] in _ES_STARTS
