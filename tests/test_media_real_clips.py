@@ -175,7 +175,7 @@ def test_an_avi_with_null_frames_keeps_its_timing_through_a_passthrough_proxy(cl
 def test_a_poster_inside_the_clip_gives_the_nearest_frame(clips, tmp_path, ask):
     result = thumbnail(probed(clips.poster), ThumbnailSpec("{source_name}", str(tmp_path), **ask))
     assert result.status == "COMPLETED", result.message
-    assert result.command[result.command.index("-ss") + 1] == "1.960000"  # the last frame's start
+    assert result.command[result.command.index("-ss") + 1] == "1.940000"  # half a frame before the last one's start
 
 
 def test_a_poster_past_the_end_still_fails_validation(clips, tmp_path):
@@ -297,7 +297,7 @@ def test_a_poster_is_the_frame_on_screen_at_the_time_asked(clips, tmp_path):
     frame = probed(clips.poster)  # 25 fps: frame 37 is on screen from 1.48 s to 1.52 s
     result = thumbnail(frame, ThumbnailSpec("{source_name}", str(tmp_path), time_offset=1.5))
     assert result.status == "COMPLETED", result.message
-    assert result.command[result.command.index("-ss") + 1] == "1.480000"
+    assert result.command[result.command.index("-ss") + 1] == "1.460000"  # half a frame before frame 37
 
 
 def test_posters_near_the_end_of_a_video_whose_audio_runs_longer(clips, media, tmp_path):
@@ -310,7 +310,7 @@ def test_posters_near_the_end_of_a_video_whose_audio_runs_longer(clips, media, t
     for n, ask in enumerate([dict(time_offset=1.97), dict(time_fraction=0.99)]):
         result = thumbnail(frame, ThumbnailSpec(f"p{n}", str(out), **ask))
         assert result.status == "COMPLETED", result.message
-        assert result.command[result.command.index("-ss") + 1] == "1.960000"  # the video's last frame
+        assert result.command[result.command.index("-ss") + 1] == "1.940000"  # half a frame before the last
     past = thumbnail(frame, ThumbnailSpec("p9", str(out), time_offset=2.5))
     assert past.failure_class == "validation" and "not before the end of the video" in past.message
 
