@@ -8,6 +8,9 @@
 - ``immutable-input`` saw only the exception that escaped the lens: one that
   caught its own ``draft.payload["x"] = 1`` passed. Every attempt made during
   the call is now seen where it is raised, caught or not.
+- ``map-only`` blamed a lens that writes files (media.thumbnail with
+  ``naming_template = "{source_name}"``) for the engine's own refusal of two
+  frames that would write one file (review 30, item 7).
 
 The lenses are module-level so the fresh process can import them.
 """
@@ -312,3 +315,64 @@ def test_a_tracer_set_before_the_check_is_chained_and_put_back():
         sys.settrace(None)
     assert err.rule == "immutable-input"
     assert "caught_setitem" in calls  # it still saw the lens being called
+
+
+# -- map-only: the engine's own refusal of jobs that would write one file (review 30, item 7) --------------
+
+
+@pytest.fixture(scope="module")
+def clip_draft(tmp_path_factory):
+    from derived.command.demo import make_clip
+    from drafts import media_draft
+
+    return media_draft(str(make_clip(tmp_path_factory.mktemp("clip") / "a.mp4")))
+
+
+@pytest.mark.parametrize(("lens_id", "params"), [
+    ("media.thumbnail", {"time_offset": 0.0, "size": "32"}),
+    ("media.proxy", {"codec": "h264", "container": "mp4", "resolution": "half"}),
+], ids=["thumbnail", "proxy"])
+def test_media_lenses_named_by_source_name_pass_map_only(clip_draft, tmp_path, lens_id, params):
+    """A carrier that repeats a clip makes both frames write one file: the engine refuses both jobs.
+
+    That is the engine's collision rule, not a lens looping over frames; the
+    check used to report it as a ``map-only`` failure.
+    """
+    from lenses import default_registry
+
+    params = {**params, "naming_template": "{source_name}", "output_directory": str(tmp_path)}
+    report = check_lens(default_registry.get(lens_id), params_strategy=st.just(params), inputs=st.just(clip_draft),
+                        max_examples=3, fresh_process=False)
+    assert "map-only" in report.rules and report.raised == 0
+
+
+def test_frames_refused_for_a_shared_output_are_left_out_and_the_rest_compared(clip_draft, tmp_path):
+    from lenses import default_registry
+    from lenses.testing.checker import _refused_frames
+
+    thumbnail = default_registry.get("media.thumbnail")
+    params = thumbnail.params(time_offset=0.0, size="32", naming_template="{source_name}",
+                              output_directory=str(tmp_path))
+    other = make_draft({**clip_draft.thaw()[0], "path": str(tmp_path / "b.mp4")})
+    frames = [clip_draft, other, clip_draft]
+    refused = _refused_frames(importlib.import_module("derived"), thumbnail, params, pack_drafts(frames), frames, None)
+    assert sorted(refused) == [0, 2] and "would also be written by" in refused[0]
+    assert _refused_frames(importlib.import_module("derived"), thumbnail, params, pack_drafts(frames[:2]),
+                           frames[:2], None) == {}
+
+
+def _one_file(draft, params):
+    return {"argv": [], "outputs": ["/nonexistent/draftlens-check/one.txt"]}
+
+
+@lens("broken.loop_frames_writing_one_file", batch_behavior="disable", describe=_one_file)
+def loop_frames_writing_one_file(draft, params):
+    """Loops over a carrier's frames itself; every job it describes would write one and the same file."""
+    for frame in draft.payload["values"]:
+        yield {"frame": frame}
+
+
+def test_a_lens_that_writes_files_and_loops_over_frames_still_fails_map_only():
+    with pytest.raises(LensContractError) as info:
+        check_lens(loop_frames_writing_one_file, max_examples=20, fresh_process=False)
+    assert info.value.rule == "map-only", info.value
