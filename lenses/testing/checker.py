@@ -210,7 +210,8 @@ class _Checker:
             raise LensCheckError(f"the engine could not evaluate lens {lens.id!r}: {problems[0]}")
         got = [_strip_engine_meta(d) for d in state.outputs(_INSTANCE)]
         batch_id = state.batch_id_by_instance.get(_INSTANCE)
-        refused = _refused_frames(derived, lens, _engine_params(lens, data), carrier, frames_, batch_id)
+        with _ambient(0, lens):  # the world the engine described the jobs in
+            refused = _refused_frames(derived, lens, _engine_params(lens, data), carrier, frames_, batch_id)
         expected: list[Draft] = []
         per_frame: list[str] = []
         for index, frame in enumerate(frames_):

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import attrs
-from pyrsistent import PMap, PVector, pmap
+from pyrsistent import PMap, PVector
 
 from drafts.draft import Draft
 
@@ -60,8 +60,6 @@ on the value stack the changed object is (0 = top) when it runs."""
 
 
 _FROZEN = (Draft, PMap, PVector)
-
-_EMPTY_PMAP = pmap()
 
 _METHOD_FLAG_ATTR = sys.version_info >= (3, 12)  # LOAD_ATTR's low bit marks a method load (3.12+)
 
@@ -194,8 +192,7 @@ def _lookup_call(instructions: list[dis.Instruction], at: int, argc: int, frame:
     """
     for depth in (argc, argc + 1):
         callee = _operand(instructions, at, depth, frame, budget)
-        if isinstance(callee, types.MethodType) and type(callee.__self__) is type(_EMPTY_PMAP) \
-                and callee.__name__ == "get":
+        if isinstance(callee, types.MethodType) and type(callee.__self__) is PMap and callee.__name__ == "get":
             args = [_operand(instructions, at, argc - 1 - k, frame, budget) for k in range(argc)]
             if any(a is _UNKNOWN for a in args):
                 return _UNKNOWN
