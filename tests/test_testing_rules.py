@@ -8,6 +8,13 @@
 - ``immutable-input`` saw only the exception that escaped the lens: one that
   caught its own ``draft.payload["x"] = 1`` passed. Every attempt made during
   the call is now seen where it is raised, caught or not.
+- ``map-only`` blamed a lens that writes files (media.thumbnail with
+  ``naming_template = "{source_name}"``) for the engine's own refusal of two
+  frames that would write one file (review 30, item 7).
+- ``immutable-input`` matched a failed store by the target's type name, so a
+  lens assigning into its own ``PMap`` was told it changed its input, and a
+  mere lookup of ``items.add`` counted as a call; a swallowed
+  ``operator.setitem(draft.payload, ...)`` was missed (review 30, items 6, 8).
 
 The lenses are module-level so the fresh process can import them.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 import getpass
 import importlib
 import locale
+import operator
 import os
 import pathlib
 import subprocess
@@ -312,3 +320,184 @@ def test_a_tracer_set_before_the_check_is_chained_and_put_back():
         sys.settrace(None)
     assert err.rule == "immutable-input"
     assert "caught_setitem" in calls  # it still saw the lens being called
+
+
+# -- map-only: the engine's own refusal of jobs that would write one file (review 30, item 7) --------------
+
+
+@pytest.fixture(scope="module")
+def clip_draft(tmp_path_factory):
+    from derived.command.demo import make_clip
+    from drafts import media_draft
+
+    return media_draft(str(make_clip(tmp_path_factory.mktemp("clip") / "a.mp4")))
+
+
+@pytest.mark.parametrize(("lens_id", "params"), [
+    ("media.thumbnail", {"time_offset": 0.0, "size": "32"}),
+    ("media.proxy", {"codec": "h264", "container": "mp4", "resolution": "half"}),
+], ids=["thumbnail", "proxy"])
+def test_media_lenses_named_by_source_name_pass_map_only(clip_draft, tmp_path, lens_id, params):
+    """A carrier that repeats a clip makes both frames write one file: the engine refuses both jobs.
+
+    That is the engine's collision rule, not a lens looping over frames; the
+    check used to report it as a ``map-only`` failure.
+    """
+    from lenses import default_registry
+
+    params = {**params, "naming_template": "{source_name}", "output_directory": str(tmp_path)}
+    report = check_lens(default_registry.get(lens_id), params_strategy=st.just(params), inputs=st.just(clip_draft),
+                        max_examples=3, fresh_process=False)
+    assert "map-only" in report.rules and report.raised == 0
+
+
+def test_frames_refused_for_a_shared_output_are_left_out_and_the_rest_compared(clip_draft, tmp_path):
+    from lenses import default_registry
+    from lenses.testing.checker import _refused_frames
+
+    thumbnail = default_registry.get("media.thumbnail")
+    params = thumbnail.params(time_offset=0.0, size="32", naming_template="{source_name}",
+                              output_directory=str(tmp_path))
+    other = make_draft({**clip_draft.thaw()[0], "path": str(tmp_path / "b.mp4")})
+    frames = [clip_draft, other, clip_draft]
+    refused = _refused_frames(importlib.import_module("derived"), thumbnail, params, pack_drafts(frames), frames, None)
+    assert sorted(refused) == [0, 2] and "would also be written by" in refused[0]
+    assert _refused_frames(importlib.import_module("derived"), thumbnail, params, pack_drafts(frames[:2]),
+                           frames[:2], None) == {}
+
+
+def _one_file(draft, params):
+    return {"argv": [], "outputs": ["/nonexistent/draftlens-check/one.txt"]}
+
+
+@lens("broken.loop_frames_writing_one_file", batch_behavior="disable", describe=_one_file)
+def loop_frames_writing_one_file(draft, params):
+    """Loops over a carrier's frames itself; every job it describes would write one and the same file."""
+    for frame in draft.payload["values"]:
+        yield {"frame": frame}
+
+
+def test_a_lens_that_writes_files_and_loops_over_frames_still_fails_map_only():
+    with pytest.raises(LensContractError) as info:
+        check_lens(loop_frames_writing_one_file, max_examples=20, fresh_process=False)
+    assert info.value.rule == "map-only", info.value
+
+
+# -- immutable-input: the changed object is identified, not guessed from its type (review 30, items 6 and 8)
+
+
+@lens("honest.own_pmap")
+def own_pmap(draft, params):
+    """Tries item assignment on its OWN PMap (EAFP), falling back to the persistent API."""
+    out = pmap({"a": 1})
+    try:
+        out["b"] = 2
+    except TypeError:
+        out = out.set("b", 2)
+    vector = pvector([1])
+    try:
+        del vector[0]
+    except TypeError:
+        vector = vector.delete(0)
+    yield {**dict(out), "n": len(vector)}
+
+
+@lens("honest.own_draft_attribute")
+def own_draft_attribute(draft, params):
+    """Tries to set an attribute of a draft it made itself, and of its own PMap."""
+    mine = make_draft({"x": 1})
+    try:
+        mine.payload = {}
+    except AttributeError:
+        pass
+    try:
+        mine.payload.seen = True
+    except AttributeError:
+        pass
+    yield {"ok": True}
+
+
+@lens("honest.probes_add")
+def probes_add(draft, params):
+    """Looks up ``.add`` on a vector of its input, without calling it: no attempt to change it."""
+    items = draft.payload["items"]
+    try:
+        items.add  # noqa: B018 - the probe is the point
+        kind = "set-like"
+    except AttributeError:
+        kind = "other"
+    yield {"kind": kind}
+
+
+@lens("honest.own_pmap_uncaught")
+def own_pmap_uncaught(draft, params):
+    """Raises (on some inputs) from an item assignment on its own PMap: a raise, not a change of its input."""
+    out = pmap({"a": 1})
+    if draft.payload["text"]:
+        out["b"] = 2
+    yield dict(out)
+
+
+@pytest.mark.parametrize("honest", [own_pmap, own_draft_attribute, probes_add, own_pmap_uncaught],
+                         ids=lambda one: one.id)
+def test_honest_lenses_changing_only_their_own_values_pass_immutable_input(honest):
+    report = check_lens(honest, inputs=TEXTS, max_examples=10, fresh_process=False)
+    assert "immutable-input" in report.rules
+
+
+@lens("mutate.caught_operator_setitem")
+def caught_operator_setitem(draft, params):
+    try:
+        operator.setitem(draft.payload, "x", 1)
+    except TypeError:
+        pass
+    yield {"ok": True}
+
+
+@lens("mutate.caught_operator_delitem")
+def caught_operator_delitem(draft, params):
+    from operator import delitem
+
+    try:
+        delitem(draft.payload["items"], 0)
+    except TypeError:
+        pass
+    yield {"ok": True}
+
+
+@lens("mutate.caught_setattr_builtin")
+def caught_setattr_builtin(draft, params):
+    try:
+        setattr(draft.meta, "tag", "x")  # noqa: B010 - the call is the point
+    except AttributeError:
+        pass
+    yield {"ok": True}
+
+
+@lens("mutate.caught_through_get")
+def caught_through_get(draft, params):
+    """The target is read with ``.get``: still identified as part of the input."""
+    try:
+        draft.payload.get("items")[0] = 9
+    except TypeError:
+        pass
+    yield {"ok": True}
+
+
+def test_an_item_assignment_on_a_value_read_with_get_fails_immutable_input():
+    err = _failure(caught_through_get, fresh_process=False)
+    assert err.rule == "immutable-input" and "it tried item assignment on part of its input" in str(err)
+
+
+@pytest.mark.parametrize("broken", [caught_operator_setitem, caught_operator_delitem, caught_setattr_builtin],
+                         ids=lambda one: one.id)
+def test_swallowed_changes_through_operator_and_setattr_fail_immutable_input(broken):
+    err = _failure(broken, fresh_process=False)
+    assert err.rule == "immutable-input", err
+    assert "(and caught the error it raised)" in str(err)
+    assert "() on part of its input" in str(err)
+
+
+def test_a_method_call_on_an_input_vector_is_still_reported_as_a_call():
+    err = _failure(caught_pop, fresh_process=False)
+    assert "it called .pop() on part of its input" in str(err)

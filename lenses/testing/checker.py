@@ -210,9 +210,14 @@ class _Checker:
             raise LensCheckError(f"the engine could not evaluate lens {lens.id!r}: {problems[0]}")
         got = [_strip_engine_meta(d) for d in state.outputs(_INSTANCE)]
         batch_id = state.batch_id_by_instance.get(_INSTANCE)
+        with _ambient(0, lens):  # the world the engine described the jobs in
+            refused = _refused_frames(derived, lens, _engine_params(lens, data), carrier, frames_, batch_id)
         expected: list[Draft] = []
         per_frame: list[str] = []
         for index, frame in enumerate(frames_):
+            if index in refused:
+                per_frame.append(f"left out: the engine refuses it ({refused[index]})")
+                continue
             draft = frame if type(frame) is Draft else make_draft(frame)
             context = FrameContext(_INSTANCE, batch_id, index) if lens.takes_context else None
             with _ambient(0, lens):
@@ -227,7 +232,8 @@ class _Checker:
                 f"lens {lens.id!r} (batch_behavior={lens.batch_behavior!r}): evaluating a packDrafts carrier "
                 f"of {len(frames_)} frame{'s' if len(frames_) != 1 else ''} gave {shown_got}, but calling the lens on each frame and "
                 f"concatenating gives [{', '.join(_short_payload(d) for d in expected[:6])}"
-                f"{', …' if len(expected) > 6 else ''}]. A lens sees one draft and never loops over frames: "
+                f"{', …' if len(expected) > 6 else ''}]"
+                f"{_left_out(refused)}. A lens sees one draft and never loops over frames: "
                 "the engine maps it over a carrier.",
                 {"params": data, "frames": list(frames_), "engine": [d.payload for d in got],
                  "per_frame": per_frame},
@@ -255,6 +261,49 @@ class _Checker:
                     {**_example(data, draft), "this_process": mine.describe(), "fresh_process": shown},
                 )
         return len(examples)
+
+
+def _refused_frames(derived: Any, lens: Lens, params: Any, carrier: Draft, frames_: list,
+                    batch_id: str | None) -> dict[int, str]:
+    """``{frame index: why}`` for the frames whose jobs the engine refuses to run for where they would write.
+
+    Only a lens with ``describe`` (one that writes files) has such frames: the
+    engine's output-claim rule (``derived.claims``: two jobs that would write
+    one file both fail validation; so does a job that would replace a media
+    source of the store) is applied to what ``describe`` gives for each frame,
+    as the engine applies it. Those frames give no outputs under the engine
+    by design, so ``map-only`` leaves them out of the comparison instead of
+    blaming the lens; the other frames are still compared.
+    """
+    if lens.describe is None or lens.batch_behavior == "disable":  # "disable": one job for the whole carrier
+        return {}
+    claims = importlib.import_module("derived.claims")
+    named: list[tuple[str, str, int]] = []
+    for index, frame in enumerate(frames_):
+        draft = frame if type(frame) is Draft else make_draft(frame)
+        try:
+            if lens.takes_context:
+                info = lens.describe(draft, params, FrameContext(_INSTANCE, batch_id, index))
+            else:
+                info = lens.describe(draft, params)
+        except Exception:  # noqa: BLE001 - the engine makes it a validation failure of that frame; not a claim
+            continue
+        if info and "error" not in info:
+            named.extend((claims.who(_INSTANCE, index), path, index) for path in info.get("outputs", ()))
+    checker = claims.Claims(claims.media_source_paths([carrier]))
+    errors = checker.check([(name, path) for name, path, _ in named])
+    refused: dict[int, str] = {}
+    for position, message in errors.items():
+        refused.setdefault(named[position][2], message)
+    return refused
+
+
+def _left_out(refused: dict[int, str]) -> str:
+    if not refused:
+        return ""
+    shown = ", ".join(str(i) for i in sorted(refused))
+    return (f" (frames {shown} not called on their own: the engine refuses their jobs for where they would write, "
+            f"e.g. {next(iter(refused.values()))})")
 
 
 def _json_of(draft: Draft | None) -> bytes:

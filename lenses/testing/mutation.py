@@ -7,6 +7,15 @@ attribute); ``_watching`` sees every such attempt made during a call, also one
 the lens catches and ignores (``try: draft.payload["x"] = 1`` /
 ``except Exception: pass``).
 
+The object an attempt was made on is identified, never guessed from its
+type: the target of a failed ``x[k] = v``/``del x[k]``/``x.a = v`` and the
+first argument of a failed ``operator.setitem``/``delitem``, ``setattr`` or
+``delattr`` call are read back from the bytecode of the frame that raised
+(straight-line loads of locals, globals, constants, and attributes and items
+of drafts, maps and vectors); when that is not possible, nothing is reported
+(a false report is worse than a missed rare attempt in a test tool). So a
+lens that tries ``out["b"] = 2`` on its own ``PMap`` passes.
+
 ``_watching`` traces the call (``sys.settrace``, for this thread, only while
 the lens runs under ``check_lens``): each exception raised in Python code is
 looked at where it is raised. The lens gets the real, frozen ``Draft``,
@@ -18,7 +27,8 @@ already set (a debugger) is chained if it is a Python function; another kind
 from __future__ import annotations
 
 import dis
-import re
+import functools
+import operator
 import sys
 import types
 from collections.abc import Iterator
@@ -36,17 +46,30 @@ _MUTATORS = frozenset({
 })
 
 
-_ITEM_CHANGE = re.compile(r"'([\w.]+)' object does not support item (assignment|deletion)")
+_MUTATING_CALLS = {operator.setitem: "operator.setitem", operator.delitem: "operator.delitem",
+                   setattr: "setattr", delattr: "delattr"}
+"""Functions that change their first argument in place, and how a message names them."""
 
 
-_NAMED_TYPE = re.compile(r"^'([\w.]+)' object ")
+_STORE_OPS = {name: (what, depth) for name, what, depth in (
+    ("STORE_SUBSCR", "item assignment", 1), ("DELETE_SUBSCR", "item deletion", 1),
+    ("STORE_ATTR", "attribute assignment", 0), ("DELETE_ATTR", "attribute deletion", 0),
+)}
+"""Opcodes that change a container or an object in place: what a failure of one attempted, and how deep
+on the value stack the changed object is (0 = top) when it runs."""
 
 
-_STORE_OPS = {dis.opmap[name]: what for name, what in (
-    ("STORE_SUBSCR", "item assignment"), ("DELETE_SUBSCR", "item deletion"),
-    ("STORE_ATTR", "attribute assignment"), ("DELETE_ATTR", "attribute deletion"),
-) if name in dis.opmap}
-"""Opcodes that change a container or an object in place, and what a failure of one attempted."""
+_FROZEN = (Draft, PMap, PVector)
+
+_METHOD_FLAG_ATTR = sys.version_info >= (3, 12)  # LOAD_ATTR's low bit marks a method load (3.12+)
+
+_UNKNOWN = object()
+
+_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_DEREF", "LOAD_CLASSDEREF", "LOAD_NAME", "LOAD_GLOBAL",
+                    "LOAD_CONST", "LOAD_SMALL_INT", "PUSH_NULL", "LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW",
+                    "LOAD_FAST_BORROW_LOAD_FAST_BORROW"})
+
+_TRANSPARENT = frozenset({"PRECALL", "EXTENDED_ARG", "NOP", "CACHE", "KW_NAMES", "RESUME"})
 
 
 def _parts(value: Any, out: dict[int, Any]) -> dict[int, Any]:
@@ -64,32 +87,189 @@ def _parts(value: Any, out: dict[int, Any]) -> dict[int, Any]:
     return out
 
 
-def _type_names(parts: dict[int, Any]) -> set[str]:
-    names = set()
-    for part in parts.values():
-        t = type(part)
-        names.update({t.__name__, f"{t.__module__}.{t.__name__}"})
-    return names
+def _effect(ins: dis.Instruction) -> tuple[int, int] | None:
+    """``(popped, pushed)`` value-stack items of the instructions the operand search follows, else None."""
+    name, arg = ins.opname, ins.arg or 0
+    if name in ("LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW_LOAD_FAST_BORROW"):
+        return 0, 2
+    if name == "LOAD_GLOBAL":
+        return 0, 2 if arg & 1 else 1  # a NULL beside the global, for a call
+    if name in _LOADS:
+        return 0, 1
+    if name == "LOAD_METHOD":
+        return 1, 2
+    if name == "LOAD_ATTR":
+        return 1, 2 if _METHOD_FLAG_ATTR and arg & 1 else 1
+    if name == "BINARY_SUBSCR":
+        return 2, 1
+    if name == "CALL":  # the callee, a NULL or self beside it, and the arguments
+        return arg + 2, 1
+    return None
+
+
+def _load(ins: dis.Instruction, slot: int, frame: types.FrameType) -> Any:
+    """The value a load instruction pushed (``slot`` 0 = the top one of what it pushed)."""
+    name = ins.opname
+    if name == "PUSH_NULL":
+        return _UNKNOWN
+    if name in ("LOAD_CONST", "LOAD_SMALL_INT"):
+        return ins.argval
+    if name in ("LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW_LOAD_FAST_BORROW"):
+        names = ins.argval
+        return frame.f_locals.get(names[1 - slot], _UNKNOWN) if isinstance(names, tuple) else _UNKNOWN
+    if name == "LOAD_GLOBAL":  # either slot: the NULL beside a global is never a container or a callee
+        return _global(ins.argval, frame)
+    found = frame.f_locals.get(ins.argval, _UNKNOWN)
+    if found is _UNKNOWN and name == "LOAD_NAME":
+        return _global(ins.argval, frame)
+    return found
+
+
+def _global(name: str, frame: types.FrameType) -> Any:
+    found = frame.f_globals.get(name, _UNKNOWN)
+    if found is _UNKNOWN and isinstance(frame.f_builtins, dict):
+        found = frame.f_builtins.get(name, _UNKNOWN)
+    return found
+
+
+def _operand(instructions: list[dis.Instruction], at: int, depth: int, frame: types.FrameType,
+             budget: list[int]) -> Any:
+    """The object ``depth`` items below the top of the value stack when ``instructions[at]`` ran, or ``_UNKNOWN``.
+
+    Followed back through straight-line code made of loads (locals, globals,
+    constants), attribute loads, subscripts and ``PMap.get`` calls; an
+    attribute or item is read again only from a ``Draft``, ``PMap``,
+    ``PVector`` or module (reading them runs no code of the lens). Anything
+    else (another call, arithmetic, a jump target between) gives ``_UNKNOWN``.
+    """
+    j = at
+    while budget[0] > 0:
+        budget[0] -= 1
+        if instructions[j].is_jump_target or j == 0:
+            return _UNKNOWN
+        j -= 1
+        ins = instructions[j]
+        if ins.opname in _TRANSPARENT:
+            continue
+        effect = _effect(ins)
+        if effect is None:
+            return _UNKNOWN
+        popped, pushed = effect
+        if depth >= pushed:
+            depth += popped - pushed
+            continue
+        slot = depth
+        if ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):  # either slot of a method load: the attribute
+            owner = _operand(instructions, j, 0, frame, budget)
+            if not isinstance(owner, (*_FROZEN, types.ModuleType)):
+                return _UNKNOWN
+            try:
+                return getattr(owner, ins.argval)
+            except Exception:  # noqa: BLE001 - not found: nothing to identify
+                return _UNKNOWN
+        if ins.opname == "BINARY_SUBSCR":
+            key = _operand(instructions, j, 0, frame, budget)
+            container = _operand(instructions, j, 1, frame, budget)
+            if key is _UNKNOWN or not isinstance(container, (PMap, PVector)):
+                return _UNKNOWN
+            try:
+                return container[key]
+            except Exception:  # noqa: BLE001 - no such item: nothing to identify
+                return _UNKNOWN
+        if ins.opname == "CALL":
+            return _lookup_call(instructions, j, ins.arg or 0, frame, budget)
+        return _load(ins, slot, frame)
+    return _UNKNOWN
+
+
+def _lookup_call(instructions: list[dis.Instruction], at: int, argc: int, frame: types.FrameType,
+                 budget: list[int]) -> Any:
+    """What ``instructions[at]`` (a CALL) returned, if it was ``PMap.get`` with arguments read back, else ``_UNKNOWN``.
+
+    ``draft.payload.get("items")[0] = 1`` changes part of the input as much as
+    ``draft.payload["items"][0] = 1``; ``get`` of a ``PMap`` runs no code of
+    the lens, so it is called again here. Other calls are not repeated.
+    """
+    for depth in (argc, argc + 1):
+        callee = _operand(instructions, at, depth, frame, budget)
+        if isinstance(callee, types.MethodType) and type(callee.__self__) is PMap and callee.__name__ == "get":
+            args = [_operand(instructions, at, argc - 1 - k, frame, budget) for k in range(argc)]
+            if any(a is _UNKNOWN for a in args):
+                return _UNKNOWN
+            try:
+                return callee(*args)
+            except Exception:  # noqa: BLE001 - an unhashable key, say: nothing to identify
+                return _UNKNOWN
+    return _UNKNOWN
+
+
+@functools.lru_cache(maxsize=512)
+def _decoded(code: types.CodeType) -> tuple[list[dis.Instruction], dict[int, int]]:
+    instructions = list(dis.get_instructions(code))
+    return instructions, {ins.offset: index for index, ins in enumerate(instructions)}
+
+
+def _instructions(code: types.CodeType, lasti: int) -> tuple[list[dis.Instruction], int] | None:
+    """The code's instructions and the index of the one at byte offset ``lasti``, or None."""
+    instructions, index = _decoded(code)
+    return (instructions, index[lasti]) if lasti in index else None
 
 
 def _attempt_where_raised(exc: BaseException, frame: types.FrameType, parts: dict[int, Any],
-                          type_names: set[str]) -> str | None:
-    """Why ``exc``, raised in (or into) ``frame``, was an attempt to change part of the input, else None."""
+                          lasti: int | None = None) -> str | None:
+    """Why ``exc``, raised in (or into) ``frame`` at ``lasti``, was an attempt to change part of the input, else None.
+
+    The changed object is identified, never guessed from a type name: the
+    ``self`` of attrs' frozen ``__setattr__``; the ``obj`` of an
+    ``AttributeError`` for a mutator method, when the failing instruction
+    loads it to call it (merely looking ``items.add`` up is no attempt); the
+    target of a failed item or attribute store, and the first argument of a
+    failed ``operator.setitem``/``delitem``, ``setattr`` or ``delattr`` call,
+    read back from the bytecode (``_operand``). If the target cannot be read
+    back (it was computed by a call, say), nothing is reported: a missed rare
+    attempt is better than telling an honest lens it changed its input (its
+    own ``PMap``, for example).
+    """
     if isinstance(exc, attrs.exceptions.FrozenError):
         target = frame.f_locals.get("self") if frame.f_code.co_name.startswith("_frozen_") else None
         if target is not None and id(target) in parts:
             return f"it set or deleted an attribute of its input draft ({type(exc).__name__}: {exc})"
         return None
+    if not isinstance(exc, (TypeError, AttributeError)):
+        return None
+    found = _instructions(frame.f_code, frame.f_lasti if lasti is None else lasti)
+    if found is None:
+        return None
+    instructions, at = found
+    ins = instructions[at]
     if isinstance(exc, AttributeError) and getattr(exc, "name", None) in _MUTATORS:
-        if id(getattr(exc, "obj", None)) in parts:
+        method_load = ins.opname == "LOAD_METHOD" or (ins.opname == "LOAD_ATTR" and _METHOD_FLAG_ATTR
+                                                      and (ins.arg or 0) & 1)
+        if method_load and id(getattr(exc, "obj", None)) in parts:
             return f"it called .{exc.name}() on part of its input ({type(exc).__name__}: {exc})"
-    if isinstance(exc, (TypeError, AttributeError)):
-        code, offset = frame.f_code.co_code, frame.f_lasti
-        what = _STORE_OPS.get(code[offset]) if 0 <= offset < len(code) else None
-        named = _NAMED_TYPE.match(str(exc))
-        if what and named and named.group(1) in type_names:
+    if ins.opname in _STORE_OPS:
+        what, depth = _STORE_OPS[ins.opname]
+        target = _operand(instructions, at, depth, frame, [48])
+        if target is not _UNKNOWN and id(target) in parts and parts[id(target)] is target:
             return f"it tried {what} on part of its input ({type(exc).__name__}: {exc})"
+    if ins.opname == "CALL" and ins.arg is not None and ins.arg >= 1:
+        argc = ins.arg
+        for depth in (argc, argc + 1):  # the callee: below its arguments, beside a NULL or a self
+            callee = _operand(instructions, at, depth, frame, [48])
+            if callee is not _UNKNOWN and _is_mutating_call(callee):
+                first = _operand(instructions, at, argc - 1, frame, [48])
+                if first is not _UNKNOWN and id(first) in parts and parts[id(first)] is first:
+                    return (f"it called {_MUTATING_CALLS[callee]}() on part of its input "
+                            f"({type(exc).__name__}: {exc})")
+                break
     return None
+
+
+def _is_mutating_call(callee: Any) -> bool:
+    try:
+        return callee in _MUTATING_CALLS
+    except TypeError:  # unhashable
+        return False
 
 
 @contextmanager
@@ -105,7 +285,6 @@ def _watching(draft: Draft | None) -> Iterator[list[str]]:
         yield attempts
         return
     parts = _parts(draft, {})
-    type_names = _type_names(parts)
     seen: set[int] = set()
     previous = sys.gettrace()
     chained = previous if isinstance(previous, (types.FunctionType, types.MethodType)) else None
@@ -114,7 +293,7 @@ def _watching(draft: Draft | None) -> Iterator[list[str]]:
         def local(frame: types.FrameType, event: str, arg: Any):
             nonlocal theirs
             if event == "exception" and id(arg[1]) not in seen:
-                reason = _attempt_where_raised(arg[1], frame, parts, type_names)
+                reason = _attempt_where_raised(arg[1], frame, parts)
                 if reason is not None:
                     seen.add(id(arg[1]))
                     attempts.append(reason)
@@ -137,23 +316,22 @@ def _watching(draft: Draft | None) -> Iterator[list[str]]:
 
 
 def _mutation_attempt(exc: BaseException, draft: Draft | None) -> str | None:
-    """Why ``exc`` is an attempt to change the input (or params), else None."""
+    """Why ``exc``, which escaped the lens, is an attempt to change the input, else None.
+
+    Each exception of the chain (``__cause__``/``__context__``, up to 5) is
+    judged where it was raised (the innermost frame of its traceback), as
+    ``_attempt_where_raised`` judges one the lens caught.
+    """
     parts = _parts(draft, {}) if draft is not None else {}
-    type_names = set()
-    for part in parts.values():
-        t = type(part)
-        type_names.update({t.__name__, f"{t.__module__}.{t.__name__}"})
     seen = 0
     while exc is not None and seen < 5:
-        if isinstance(exc, attrs.exceptions.FrozenError):
-            return f"it set an attribute of a frozen value ({type(exc).__name__}: {exc})"
-        if isinstance(exc, AttributeError) and getattr(exc, "name", None) in _MUTATORS:
-            if id(getattr(exc, "obj", None)) in parts:
-                return f"it called .{exc.name}() on part of its input ({type(exc).__name__}: {exc})"
-        if isinstance(exc, TypeError):
-            match = _ITEM_CHANGE.search(str(exc))
-            if match and match.group(1) in type_names:
-                return f"it tried item {match.group(2)} on part of its input (TypeError: {exc})"
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            reason = _attempt_where_raised(exc, tb.tb_frame, parts, tb.tb_lasti)
+            if reason is not None:
+                return reason
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return None
