@@ -197,6 +197,27 @@ def test_a_files_first_bytes_say_whether_it_has_an_index(tmp_path):
     assert not looks_unindexed(str(tmp_path / "missing.ts"))
 
 
+def test_an_mp4_track_length_counts_from_its_first_frame_unless_an_empty_edit_delays_it(tmp_path):
+    # Review 30 (pymediainfo-sample.mp4): with B-frames and no edit list the video starts at its first
+    # composition offset, and the track header's duration is a length from there, not an end: taking it
+    # as an end lost the last two frames (0.999 gave frame 20 of 23; times in the last frames were refused).
+    from lenses.media.isobmff import track_timing
+
+    offset = make_clip(tmp_path / "ctts.mp4", size="160x120", seconds=1,
+                       encode=["-c:v", "libx264", "-threads", "1", "-bf", "2", "-use_editlist", "0"])
+    late = make_clip(tmp_path / "late.mp4", size="160x120", sample_rate=48000, seconds=1, encode=[
+        "-filter_complex", "[0:v]setpts=PTS+0.5/TB[v]", "-map", "[v]", "-map", "1:a",
+        "-c:v", "libx264", "-threads", "1", "-c:a", "aac"])
+    assert track_timing(str(offset))[0] == ("video", 1.0, False)
+    assert track_timing(str(late))[0][2] is True  # an empty edit first: the length counts from the movie's start
+    assert video_span(thaw(probed(offset).payload)).end == 1.0
+    assert video_span(thaw(probed(late).payload)).end == 1.48
+    frames = frame_hashes(offset)
+    frame = probed(offset)
+    for n, ask in enumerate([dict(time_fraction=0.999), dict(time_offset=0.97)]):
+        assert image_hash(poster(frame, tmp_path, f"o{n}", **ask).outputs[0]["path"]) == frames[-1], ask
+
+
 def test_time_offset_counts_from_the_clips_start(clips, tmp_path):
     """The video starts 0.5 s into the clip: 1.5 s on the clip's timeline is the video's frame 25;
     a time before the video's first frame gives that first frame."""

@@ -36,7 +36,7 @@ from typing import Any
 from .errors import NotReadHere, NotWhole
 from .wholefile import size_of
 
-__all__ = ["track_durations", "ISOBMFF_EXTENSIONS", "read_movie", "MOVIE_CONTAINER"]
+__all__ = ["track_durations", "track_timing", "ISOBMFF_EXTENSIONS", "read_movie", "MOVIE_CONTAINER"]
 
 ISOBMFF_EXTENSIONS = (".mp4", ".m4v", ".m4a", ".mov", ".qt", ".3gp", ".3g2", ".mj2")
 _MAX_MOOV = 64 << 20  # a header larger than this is not worth reading for a check
@@ -98,10 +98,19 @@ def _movie_timescale(moov: bytes) -> int | None:
     return None
 
 
-def _track(moov: bytes, start: int, end: int) -> tuple[str | None, int | None]:
+def _track(moov: bytes, start: int, end: int) -> tuple[str | None, int | None, bool]:
+    """``(kind, tkhd duration, whether the edit list starts with an empty edit)`` of one ``trak``."""
     kind = duration = None
+    delayed = False
     for box, s, e in _boxes(moov, start, end):
-        if box == b"tkhd":
+        if box == b"edts":
+            for inner, s2, e2 in _boxes(moov, s, e):
+                if inner == b"elst" and e2 - s2 >= 8 and struct.unpack_from(">I", moov, s2 + 4)[0] > 0:
+                    # the first entry's media_time is -1 for an empty edit (ISO/IEC 14496-12, 8.6.6)
+                    media_time = (struct.unpack_from(">q", moov, s2 + 16)[0] if moov[s2] == 1 and e2 - s2 >= 24
+                                  else struct.unpack_from(">i", moov, s2 + 12)[0] if e2 - s2 >= 16 else 0)
+                    delayed = media_time == -1
+        elif box == b"tkhd":
             version = moov[s]
             if version == 1:
                 duration = struct.unpack_from(">Q", moov, s + 4 + 8 + 8 + 4 + 4)[0]
@@ -111,13 +120,27 @@ def _track(moov: bytes, start: int, end: int) -> tuple[str | None, int | None]:
             for inner, s2, _e2 in _boxes(moov, s, e):
                 if inner == b"hdlr":
                     kind = _KINDS.get(moov[s2 + 8:s2 + 12], "other")
-    return kind, duration
+    return kind, duration, delayed
 
 
 def track_durations(path: str) -> dict[int, tuple[str, float]]:
     """``{track position: (kind, seconds)}`` in file order (FFmpeg's stream order); ``{}`` if unknown.
 
     ``kind`` is ``"video"``, ``"audio"`` or ``"other"`` (timecode, text, …).
+    """
+    return {position: (kind, seconds) for position, (kind, seconds, _) in track_timing(path).items()}
+
+
+def track_timing(path: str) -> dict[int, tuple[str, float, bool]]:
+    """``track_durations`` and, per track, whether its duration counts from the movie's start.
+
+    A track header's duration is the length of the track's edit list: with a
+    leading empty edit (a track that starts late on purpose) it counts from
+    the movie's start; otherwise the track's presentation starts at the movie's
+    start, shifted only by its first sample's composition offset (B-frames
+    without an edit list: FFmpeg's stream ``start`` then), and it is a length
+    from there (review 30: ``pymediainfo-sample.mp4``, whose video starts at
+    0.083 s, lost its last two frames when the two were confused).
     """
     if not path.lower().endswith(ISOBMFF_EXTENSIONS):
         return {}
@@ -128,14 +151,14 @@ def track_durations(path: str) -> dict[int, tuple[str, float]]:
         scale = _movie_timescale(moov)
         if scale is None:
             return {}
-        out: dict[int, tuple[str, float]] = {}
+        out: dict[int, tuple[str, float, bool]] = {}
         position = 0
         for kind, start, end in _boxes(moov):
             if kind != b"trak":
                 continue
-            track_kind, duration = _track(moov, start, end)
+            track_kind, duration, delayed = _track(moov, start, end)
             if track_kind is not None and duration not in (None, 0, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-                out[position] = (track_kind, round(duration / scale, 6))
+                out[position] = (track_kind, round(duration / scale, 6), delayed)
             position += 1
         return out
     except (OSError, struct.error, IndexError):

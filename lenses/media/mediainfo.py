@@ -303,17 +303,23 @@ def audio_streams_with_sound(info: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def with_track_durations(info: dict[str, Any], path: str) -> dict[str, Any]:
-    """``info`` with each stream's own ``duration`` filled in from an MP4/QuickTime header where known."""
-    from .isobmff import track_durations
+    """``info`` with each stream's own ``duration`` filled in from an MP4/QuickTime header where known.
 
-    tracks = track_durations(path)
+    Such a stream also gets ``duration_from_movie_start``: True when that
+    duration counts from the movie's start (the track begins with an empty
+    edit), False when it is a length from the stream's own start
+    (``isobmff.track_timing``).
+    """
+    from .isobmff import track_timing
+
+    tracks = track_timing(path)
     if not tracks:
         return info
     streams = []
     for stream in info.get("streams", ()):
         track = tracks.get(stream.get("index"))
         if stream.get("duration") is None and track is not None and track[0] == stream.get("codec_type"):
-            stream = {**stream, "duration": track[1]}
+            stream = {**stream, "duration": track[1], "duration_from_movie_start": track[2]}
         streams.append(stream)
     return {**info, "streams": streams}
 

@@ -104,10 +104,14 @@ def video_span(source: dict[str, Any]) -> VideoSpan:
     start = round(max(0.0, (0.0 if first is None else first) - origin), 6)
     own = _seconds(video.get("duration"))
     end = None
-    if own is not None and own > 0:
-        # FFmpeg's muxers state a stream's end (Matroska DURATION: its last timestamp; MP4: the
-        # track's length from the movie's start, empty edits included); a figure that cannot be
-        # an end on this timeline is taken as a length from the video's start.
+    from_movie_start = video.get("duration_from_movie_start")
+    if own is not None and own > 0 and from_movie_start is not None:
+        # MP4/MOV: the track header says whether its duration counts from the movie's start (a
+        # leading empty edit) or from the track's own first frame (isobmff.track_timing).
+        end = own - origin if from_movie_start else start + own
+    elif own is not None and own > 0:
+        # Matroska's DURATION tag states the stream's end (its last timestamp); a figure that
+        # cannot be an end on this timeline is taken as a length from the video's start.
         end = own - origin if own - origin > start else start + own
     container = _seconds(source.get("duration"))
     rough = end
