@@ -266,8 +266,10 @@ class Assembly:
         kept = sum(len(o.outputs) for o in outcomes if o is not None and o.error_code is None)
         return warner(plan.instance_id, plan.batch_id)(
             code,
-            f"batch of {evaluated} frames keeps at most {limit} outputs ({cap}); {len(not_run)} frames "
-            f"(from frame {not_run[0]} on) were not run, since their outputs would be dropped",
+            f"batch of {_count(evaluated, 'frame')} keeps at most {_count(limit, 'output')} ({cap}); "
+            f"{_count(len(not_run), 'frame')} (from frame {not_run[0]} on) "
+            + ("was not run, since its output would be dropped" if len(not_run) == 1
+               else "were not run, since their outputs would be dropped"),
             requested=kept + len(not_run), emitted=min(kept, limit), limit=limit, not_run=len(not_run),
             first_not_run=not_run[0],
         )
@@ -305,6 +307,11 @@ class Assembly:
             batch_id_by_instance=self.batch_ids,
             job_origins=self.origins,
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 frame"``, ``"3 frames"``: warnings are read by people."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _keep_counts(counts: list[int], n: int) -> list[int]:

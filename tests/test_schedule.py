@@ -134,6 +134,10 @@ def test_media_batches_over_another_media_batchs_outputs_never_stall(tmp_path, c
     state = recompute_derived(store, registry=REG, caps=Caps(max_total_drafts_per_recompute=cap))
     assert [len(state.outputs(name)) for name in ("probe", "proxy", "poster")] == kept
     assert [len(list((tmp_path / name).iterdir())) for name in ("probe", "proxy", "poster")] == kept
+    if cap == 3:  # said as people say it (review 30: "1 frames ... were not run")
+        (proxy,) = [w.message for w in state.warnings if w.lens_instance_id == "proxy"]
+        assert proxy.startswith("batch of 2 frames keeps at most 1 output (max_total_drafts_per_recompute); "
+                                "1 frame (from frame 1 on) was not run, since its output would be dropped")
 
 
 @pytest.mark.parametrize("executor", ["serial", "processes"])
