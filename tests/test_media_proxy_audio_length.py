@@ -232,5 +232,7 @@ def test_a_plain_drafts_audio_is_padded_only_so_far(clips, tmp_path, monkeypatch
     assert "apad=pad_dur=1" in " ".join(plain.command)
     assert (plain.status, plain.failure_class) == ("FAILED", "verification")
     assert "duration 1.520 s, but the source promises 3.000 s" in plain.message  # 0.5 s + 1 s, whole frames
+    assert "the video runs more than 1 s past its audio" in plain.message  # says what to do (review 30)
+    assert "feed the proxy a media.probe output" in plain.message
     exact = proxy(probed(clip), spec)
     assert exact.status == COMPLETED and exact.outputs[0]["duration"] == 3.0, exact.message

@@ -39,6 +39,7 @@ from typing import Any
 
 import attrs
 
+from . import argv as _argv
 from .argv import scaled_size
 from .codecs import AUDIO_CODECS, IMAGE_FORMATS, PROXY_AUDIO, VIDEO_CODECS
 from .mediainfo import audio_streams_with_sound, count_streams, display_size, first_stream, is_vfr
@@ -186,7 +187,13 @@ def check_proxy(spec: ProxySpec, source: dict, output: dict) -> Checked:
     tolerance = duration_tolerance((src_video or {}).get("frame_rate"), got_fps, frames=2 if vfr else 1)
     if src_audio and spec.container != "mxf":
         tolerance += _AUDIO_SLACK
+    before = len(problems)
     timing, decode = _check_duration(problems, source, output, carried, tolerance)
+    if spec.container == "mxf" and src_audio and len(problems) > before and "promises" in problems[-1]:
+        # The muxer ends an MXF at its shortest stream: a plain draft's audio, padded a fixed
+        # MXF_UNPROBED_PAD seconds (argv.py), ends it early when the video runs on longer than that.
+        problems[-1] += (f" (or, from a plain media draft, the video runs more than {_argv.MXF_UNPROBED_PAD} s past "
+                         "its audio, which is padded that long at most: feed the proxy a media.probe output)")
     size = f"{video['width']}x{video['height']}" if video else "no video"
     return Checked(tuple(problems), f"{codec.codec_name} {size} @ {got_fps} fps, {len(out_audio)} audio stream(s), "
                    f"{timing}", decode)
