@@ -115,6 +115,9 @@ def test_demo_makes_clips_runs_the_four_media_lenses_and_exits_0(tmp_path):
     clips = sorted(p.name for p in (demo / "clips").iterdir())
     assert len(clips) == 5 and "broken_card.mp4" in clips
     assert record["counts"]["media_failed"] == 4 and record["counts"]["media_completed"] == 16
+    # the summary says why FFmpeg failed, not only its exit code (review 30)
+    assert "clip broken_card.mp4: execution failure: FFmpeg exited with code" in out.stdout
+    assert "moov atom not found" in out.stdout
     for folder, ext in (("proxies", ".mp4"), ("posters", ".jpg"), ("audio", ".wav")):
         made = sorted(p.name for p in (demo / "out" / folder).iterdir() if p.name != ".draftlens")
         assert len(made) == 4 and all(name.endswith(ext) for name in made), made
