@@ -552,6 +552,7 @@ def test_the_command_never_replaces_a_run_json_or_report_it_did_not_write(media,
     run = subprocess.run([sys.executable, "-m", "derived", "run", str(tmp_path / "pipeline.toml")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "report.html already exists and draftlens did not write it" in run.stderr
+    assert "set another output folder: [pipeline] output" in run.stderr  # not the media spec's naming
     assert (card / "report.html").read_text() == "MY OWN REPORT" and not (card / "run.json").exists()
     (card / "report.html").unlink()
     for _ in range(2):  # its own run.json and report.html it replaces, run after run

@@ -172,7 +172,7 @@ def record_owner_problem(path: Path) -> str | None:
     """
     from lenses.media.ledger import owner_problem
 
-    problem, _ = owner_problem(str(path))
+    problem, _ = owner_problem(str(path), elsewhere="set another output folder: [pipeline] output")
     return problem
 
 

@@ -286,12 +286,16 @@ def settle(directory: str, name: str, fingerprint: str, ctime_ns: int) -> None:
                            (ctime_ns, name, fingerprint))
 
 
-def owner_problem(final: str, source: str | None = None) -> tuple[str | None, os.stat_result | None]:
+def owner_problem(final: str, source: str | None = None,
+                  elsewhere: str = "change naming_template or output_directory") -> tuple[str | None, os.stat_result | None]:
     """``(problem, status)`` of the file at ``final``: may a job of ours replace it?
 
     ``source``: the media file the job reads. An earlier output of draftlens
     made from *another* source (a second card with the same clip names, a
     second pipeline writing the same folder) is not this job's to replace.
+    ``elsewhere``: how the user writes the file somewhere else instead, for
+    the message (a media job's spec by default; the command's own records
+    name the pipeline's output folder).
 
     ``(None, None)``: nothing is there. ``(None, status)``: a file draftlens
     wrote, with the bytes it wrote, is there (its status is returned so the
@@ -335,7 +339,7 @@ def owner_problem(final: str, source: str | None = None) -> tuple[str | None, os
         return (f"{final} was written by draftlens but has been changed since; it is left as it is (move it away "
                 "to have it made again)"), st
     return (f"{final} already exists and draftlens did not write it; it is left as it is (move it away, or "
-            "change naming_template or output_directory)"), st
+            f"{elsewhere})"), st
 
 
 def publish_recorded(temp: str, final: str, earlier: os.stat_result | None, job: str,
