@@ -562,6 +562,36 @@ def test_the_command_never_replaces_a_run_json_or_report_it_did_not_write(media,
     assert "MY OWN" not in (card / "report.html").read_text()
 
 
+def test_plan_says_which_jobs_would_meet_a_file_draftlens_did_not_write(media, tmp_path):
+    # Review 30: plan listed "writes card/clip2.jpg" without a word; the run then failed that job's validation.
+    card = tmp_path / "card"
+    card.mkdir()
+    for name in ("clip1", "clip2"):
+        shutil.copyfile(media.small, card / f"{name}.mp4")
+    (card / "clip2.jpg").write_bytes(b"the user's own poster")
+    (tmp_path / "pipeline.toml").write_text(textwrap.dedent(f"""
+        [pipeline]
+        output = "out"
+        [[sources]]
+        id = "clips"
+        glob = "card/*.mp4"
+        [[lenses]]
+        id = "poster"
+        lens = "media.thumbnail"
+        input = "clips"
+        [lenses.params]
+        naming_template = "{{source_name}}"
+        output_directory = "{card}"
+        time_offset = 0.1
+    """))
+    plan = subprocess.run([sys.executable, "-m", "derived", "plan", str(tmp_path / "pipeline.toml")],
+                          capture_output=True, text=True, timeout=120)
+    assert plan.returncode == 0, plan.stderr
+    assert "1 job(s) will fail validation" in plan.stdout
+    assert f"{card / 'clip2.jpg'} already exists and draftlens did not write it" in plan.stdout
+    assert (card / "clip2.jpg").read_bytes() == b"the user's own poster"
+
+
 def test_a_memo_never_stands_in_for_a_source_swapped_for_another_of_the_same_size(media, tmp_path):
     from derived import Memo
 

@@ -189,6 +189,7 @@ def _plan(pipeline: Any, memo: Any, args: argparse.Namespace) -> int:
     record = plan_record(session, notes)
     for job in record["jobs"]:
         job["reason"] = reasons[job["job_id"]]
+        job["problem"] = job["problem"] or _output_owner_problem(job["outputs"])
     record["cache"] = memo.durable.path if memo is not None else None
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
@@ -428,6 +429,18 @@ def _expanded_jobs(state: Any, row: dict) -> int:
     batch_id = state.batch_id_by_instance.get(row["instance"])
     summary = state.batch_summary_by_batch_id.get(batch_id) if batch_id is not None else None
     return summary.frames if summary is not None else 1
+
+
+def _output_owner_problem(outputs: list[str]) -> str | None:
+    """Why a job will fail validation because a file it may not replace is where it writes (as the run
+    finds it: ``lenses.media.ledger.owner_problem``), so ``plan`` says so before anything runs."""
+    from lenses.media.ledger import owner_problem
+
+    for path in outputs:
+        problem, _ = owner_problem(path)
+        if problem is not None:
+            return f"validation failure: {problem}"
+    return None
 
 
 def _warning_line(w: Any, source: dict | None) -> str:
