@@ -422,7 +422,8 @@ def test_thumbnail_at_a_fraction_needs_a_probed_input(media, tmp_path):
 def test_thumbnail_past_the_end(media, tmp_path):
     spec = ThumbnailSpec("{source_name}", str(tmp_path), time_offset=5)
     late = thumbnail(media_draft(media.av), spec)
-    assert (late.failure_class, late.exit_code) == ("verification", 0) and "wrote nothing" in late.message
+    # FFmpeg's own read of the source says where the video ends: the same class as a probed frame's (review 30)
+    assert (late.failure_class, late.exit_code) == ("validation", 0) and "not before the end" in late.message
     assert "not before the end" in thumbnail(probed(media.av), spec).message
     assert os.listdir(tmp_path) == []
 

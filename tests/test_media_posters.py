@@ -249,9 +249,10 @@ def test_the_same_spec_gives_the_same_argv_and_bytes(clips, tmp_path):
 def test_a_time_past_the_end_still_fails(clips, tmp_path, media):
     late = thumbnail(probed(clips["long_audio_avi"]), ThumbnailSpec("x", str(tmp_path), time_offset=2.4))
     assert late.failure_class == "validation" and "not before the end of the video (2.3" in late.message
-    # Not probed, the end is unknown: nothing is held, and a time past the last frame writes nothing.
+    # Not probed, the end is unknown before the run: nothing is held, a time past the last frame writes
+    # nothing, and FFmpeg's read of the source then says why, with the probed frame's class.
     bare = thumbnail(media_draft(media.av), ThumbnailSpec("y", str(tmp_path), time_offset=1.5))
-    assert bare.failure_class == "verification" and "wrote nothing" in bare.message
+    assert bare.failure_class == "validation" and "is not before the end of the video" in bare.message
     assert "tpad" not in " ".join(bare.command)
 
 

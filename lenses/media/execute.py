@@ -58,6 +58,7 @@ from .mediainfo import (
     parse_input_dump,
     with_track_durations,
 )
+from .posters import video_span
 from .run import RunOutcome, run_ffmpeg
 from .verify import check_audio, check_proxy, check_thumbnail
 from .written import read_written
@@ -269,7 +270,8 @@ def _write(plan: JobPlan, started: float, fd: int, temp: str, earlier: os.stat_r
                        outcome.exit_code)
     checked = _verify(plan, outcome, temp)
     if isinstance(checked, str):
-        return _result(plan, started, FAILED, "verification", checked, outcome.exit_code)
+        failure = "validation" if isinstance(checked, _Refused) else "verification"
+        return _result(plan, started, FAILED, failure, checked, outcome.exit_code)
     summary, info = checked
     final = plan.outputs[0]
     try:
@@ -281,6 +283,21 @@ def _write(plan: JobPlan, started: float, fd: int, temp: str, earlier: os.stat_r
     except (OSError, MediaError) as exc:
         return _result(plan, started, FAILED, "execution", f"could not publish {final}: {exc}", outcome.exit_code)
     return _result(plan, started, COMPLETED, None, f"verified {final}: {summary}", outcome.exit_code, (payload,))
+
+
+class _Refused(str):
+    """A finding of ``_verify`` that is the spec's fault, not the source's: the job fails validation."""
+
+
+def _past_the_end(plan: JobPlan, source_info: dict) -> str | None:
+    """A plain draft's poster asked at or past the video's end, as FFmpeg's read of the source this run shows."""
+    if plan.kind != "thumbnail" or plan.spec.time_offset is None:
+        return None
+    end = video_span(source_info).end
+    if end is None or plan.spec.time_offset < end:
+        return None
+    return (f"{plan.source['path']}: time_offset {plan.spec.time_offset} s is not before the end of the video "
+            f"({end} s)")
 
 
 def _verify(plan: JobPlan, outcome: RunOutcome, temp: str) -> str | tuple[str, dict]:
@@ -295,6 +312,9 @@ def _verify(plan: JobPlan, outcome: RunOutcome, temp: str) -> str | tuple[str, d
     except OSError:
         size = 0
     if size == 0:
+        late = _past_the_end(plan, source_info)
+        if late is not None:  # the same fault a probed frame gets before the run: same class
+            return _Refused(_message(late, outcome.stderr))
         return _message("FFmpeg exited 0 but wrote nothing (e.g. a seek past the end, or no matching stream)",
                         outcome.stderr)
     try:

@@ -24,8 +24,9 @@ the container's end.
   known, the poster argv holds the last frame (FFmpeg's ``tpad`` clones it)
   through the time asked: a time inside the last frame, or after it but
   before the stated end, gives that last frame, the frame a player shows
-  there. Without a probe nothing is known about the end, and a time past the
-  video's last frame writes nothing (verification fails), as before.
+  there. Without a probe nothing is known about the end before the run: a
+  time past the video's last frame writes nothing, and FFmpeg's read of the
+  source in that run then says so (validation, as for a probed frame).
 
 **What size.** A poster is a picture for people: square pixels (SAR 1:1)
 with the source's *display* aspect ratio — the stored size stretched by its
