@@ -482,7 +482,8 @@ class Scheduler:
                 drafts = list(map(work.drafts.__getitem__, indices))
             if prepare is not None:
                 prepare(plan.lens)
-            stream.submit((plan.lens, plan.params, drafts, (plan.instance_id, plan.batch_id, indices), limit),
+            batch_id = plan.batch_id if work.batched else None  # a non-batched call is in no batch
+            stream.submit((plan.lens, plan.params, drafts, (plan.instance_id, batch_id, indices), limit),
                           (work, indices))
 
     def _finished_task(self, tag: tuple, result: Any) -> None:

@@ -141,6 +141,25 @@ def test_media_batches_over_another_media_batchs_outputs_never_stall(tmp_path, c
 
 
 @pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_a_lens_that_asks_where_it_runs_is_told_its_batch_and_frame_or_none(two_workers, executor):
+    # Tasks carry frame indices, not contexts; a FrameContext is made only for a lens that asks, and a
+    # non-batched call is in no batch (batch_id and frame_index None), whatever id its instance has.
+    from tests.lenses_for_tests import ODD_LENSES
+
+    reg = registry()
+    for one in ODD_LENSES:
+        reg.register(one)
+    numbers, single = _numbers(3), make_draft({"n": 7})
+    store = (Store.empty().add_draft(numbers).add_draft(single)
+             .add_lens_instance("many", "odd.context", numbers.id).add_lens_instance("one", "odd.context", single.id))
+    state = recompute_derived(store, registry=reg, executor=SerialExecutor() if executor == "serial" else two_workers)
+    batch = state.batch_id_by_instance["many"]
+    assert [dict(d.payload) for d in state.outputs("many")] == [
+        {"instance": "many", "batch": batch, "frame": i} for i in range(3)]
+    assert [dict(d.payload) for d in state.outputs("one")] == [{"instance": "one", "batch": None, "frame": None}]
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
 def test_progress_reaches_its_total_only_at_the_end(two_workers, executor):
     # Found by review: the total grew as downstream frames were planned, so a progress bar hit 100 % early.
     carrier = _numbers(600)
