@@ -316,7 +316,8 @@ def check_payload(payload: Any) -> tuple[Any, bytes]:
     changes it), which ``frozen_payload`` (and ``Draft.payload``) turn into
     the PMap. A copy costs about 400 instructions where sorting the pairs
     into a tuple cost 3,000 (callgrind, one key), and a dict of atomic values
-    is, like such a tuple, not tracked by the cyclic GC. The bytes are a copy of their own size (orjson's are not). Raises
+    is, like such a tuple, not tracked by the cyclic GC. The bytes are a copy
+    of their own size (orjson's are not). Raises
     DraftError naming the path of the first bad value (a lone surrogate
     included: it is found by encoding). The bytes are what an output
     draft's id is spliced from (``output_drafts``); held payload and bytes

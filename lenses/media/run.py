@@ -26,7 +26,7 @@ about 4 ms per run in a 35 MB process and grows with its size (measured:
 So where util-linux's ``setpriv`` can set the signal (``--pdeathsig``,
 util-linux 2.33+, on every Debian and Ubuntu) FFmpeg is started through it
 instead, with the fast spawn: ``setpriv`` asks for the signal and execs
-FFmpeg in the same process (+1.2 ms at 126 MB, whatever the size). Its one
+FFmpeg in the same process (about +1.5 ms at 126 MB, whatever the size). Its one
 gap: a parent killed in the millisecond between the spawn and ``setpriv``'s
 ``prctl`` leaves that FFmpeg to finish its job; it writes only into the
 job's recorded temporary file, which the next ``draftlens run`` removes
