@@ -210,19 +210,15 @@ def _probed_audio(spec: AudioSpec, stream: dict, name: str) -> None:
                         f" set channels = {channels} (written as the standard layout) or 2, or use codec flac/pcm")
 
 
-def _audio_streams(source: dict[str, Any]) -> tuple[int, ...] | None:
-    """Indexes of the source's audio streams with sound, when a probe says; None if unknown."""
+def _sound(source: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The source's audio streams with sound, in stream order, when a probe says; None if unknown."""
     if not isinstance(source.get("streams"), list):
         return None
-    return tuple(s["index"] for s in audio_streams_with_sound(source))
+    return audio_streams_with_sound(source)
 
 
-def _first_audio_rate(source: dict[str, Any]) -> int | None:
-    """The sample rate (Hz) of the audio stream an audio job reads, when a probe says; None if unknown."""
-    if not isinstance(source.get("streams"), list):
-        return None
-    sound = audio_streams_with_sound(source)
-    return sound[0].get("sample_rate") if sound else None
+def _indexes(sound: list[dict[str, Any]] | None) -> tuple[int, ...] | None:
+    return None if sound is None else tuple(s["index"] for s in sound)
 
 
 def _tokens(kind: str, spec: Any, source: dict[str, Any], index: int) -> dict[str, Any]:
@@ -287,11 +283,12 @@ def plan_job(kind: str, draft: Any, params: Any, frame_index: int | None) -> Job
         if final == path:
             raise SpecError(f"the output {final} would overwrite its own source; change naming_template or output_directory")
         if kind == "proxy":
-            argv = proxy_argv(spec, engine.path, path, _audio_streams(source))
+            argv = proxy_argv(spec, engine.path, path, _indexes(_sound(source)))
         elif kind == "thumbnail":
             argv = _thumbnail_argv(spec, engine.path, source)
         else:
-            argv = audio_argv(spec, engine.path, path, _audio_streams(source), _first_audio_rate(source))
+            sound = _sound(source)  # an audio job reads the first; its rate decides FLAC's block size
+            argv = audio_argv(spec, engine.path, path, _indexes(sound), sound[0].get("sample_rate") if sound else None)
         return JobPlan(kind, spec, engine.identity, engine.path, tuple(argv), (final,), source, index=index)
     except MediaLensError as exc:  # a bad spec, engine or name: the job fails validation
         return JobPlan(kind, spec, engine.identity if engine else "", engine.path if engine else "", error=str(exc))
