@@ -101,8 +101,8 @@ def promised_duration(source: dict[str, Any], carried: list[dict[str, Any]]) -> 
 
 
 def _check_duration(problems: list[str], source: dict, output: dict, carried: list[dict],
-                    tolerance: float) -> tuple[str, bool]:
-    """``(summary, needs_decode)``."""
+                    tolerance: float, short_cause: str = "") -> tuple[str, bool]:
+    """``(summary, needs_decode)``; ``short_cause``: another reason an output may come out short, said with it."""
     got = output.get("duration")
     if got is None:
         problems.append("the output has no duration")
@@ -122,7 +122,7 @@ def _check_duration(problems: list[str], source: dict, output: dict, carried: li
         if got < want - tolerance:
             problems.append(
                 f"duration {got:.3f} s, but the source promises {want:.3f} s (tolerance {tolerance:.3f} s): "
-                "the source may be truncated or damaged"
+                f"the source may be truncated or damaged{short_cause}"
             )
         return f"{got:.3f} s (source {want:.3f} s, ±{tolerance:.3f} s)", False
     return f"{got:.3f} s (the source states no duration for these streams: decoded in full)", True
@@ -187,13 +187,13 @@ def check_proxy(spec: ProxySpec, source: dict, output: dict) -> Checked:
     tolerance = duration_tolerance((src_video or {}).get("frame_rate"), got_fps, frames=2 if vfr else 1)
     if src_audio and spec.container != "mxf":
         tolerance += _AUDIO_SLACK
-    before = len(problems)
-    timing, decode = _check_duration(problems, source, output, carried, tolerance)
-    if spec.container == "mxf" and src_audio and len(problems) > before and "promises" in problems[-1]:
+    short_cause = ""
+    if spec.container == "mxf" and src_audio:
         # The muxer ends an MXF at its shortest stream: a plain draft's audio, padded a fixed
         # MXF_UNPROBED_PAD seconds (argv.py), ends it early when the video runs on longer than that.
-        problems[-1] += (f" (or, from a plain media draft, the video runs more than {_argv.MXF_UNPROBED_PAD} s past "
-                         "its audio, which is padded that long at most: feed the proxy a media.probe output)")
+        short_cause = (f" (or, from a plain media draft, the video runs more than {_argv.MXF_UNPROBED_PAD} s past "
+                       "its audio, which is padded that long at most: feed the proxy a media.probe output)")
+    timing, decode = _check_duration(problems, source, output, carried, tolerance, short_cause)
     size = f"{video['width']}x{video['height']}" if video else "no video"
     return Checked(tuple(problems), f"{codec.codec_name} {size} @ {got_fps} fps, {len(out_audio)} audio stream(s), "
                    f"{timing}", decode)
