@@ -450,15 +450,15 @@ def _warning_line(w: Any, source: dict | None) -> str:
         where.append(f"frame {w.frame_index}")
     if source:
         where.append(f"clip {source['name']}" if source["name"] else f"input draft {source['draft_id'][:12]}")
+    from lenses.media.execute import FFMPEG_LINES
+
     lines = w.message.splitlines() if w.message else [""]
     first = lines[0]
-    if _FFMPEG_TAIL in lines[1:-1]:  # FFmpeg's first error line says why (the rest: run.json, report.html)
-        why = lines[lines.index(_FFMPEG_TAIL) + 1]
+    if FFMPEG_LINES in lines[1:-1]:  # FFmpeg's first error line says why (the rest: run.json, report.html)
+        why = lines[lines.index(FFMPEG_LINES) + 1]
         first += f": {why[:157] + '...' if len(why) > 160 else why}"
     return f"[{w.code}] {', '.join(where)}: {first}" if where else f"[{w.code}] {first}"
 
-
-_FFMPEG_TAIL = "--- ffmpeg stderr (last lines) ---"  # lenses.media.execute's marker before FFmpeg's lines
 
 
 def _print_summary(summary: dict) -> None:

@@ -63,7 +63,7 @@ from .run import RunOutcome, run_ffmpeg
 from .verify import check_audio, check_proxy, check_thumbnail
 from .written import read_written
 
-__all__ = ["run_plan", "stderr_tail", "MEDIA_FIELDS"]
+__all__ = ["run_plan", "stderr_tail", "MEDIA_FIELDS", "FFMPEG_LINES"]
 
 MEDIA_FIELDS = ("container", "duration", "duration_estimated", "start_time", "streams", "timecode")
 _CHECKS = {"proxy": check_proxy, "thumbnail": check_thumbnail, "audio": check_audio}
@@ -106,9 +106,13 @@ def stderr_tail(stderr: str) -> str:
     return text[-_TAIL_CHARS:]
 
 
+FFMPEG_LINES = "--- ffmpeg stderr (last lines) ---"
+"""The line of a failure message after which FFmpeg's own error lines follow (``stderr_tail``)."""
+
+
 def _message(reason: str, stderr: str = "") -> str:
     tail = stderr_tail(stderr) if stderr else ""
-    return f"{reason}\n--- ffmpeg stderr (last lines) ---\n{tail}" if tail else reason
+    return f"{reason}\n{FFMPEG_LINES}\n{tail}" if tail else reason
 
 
 def _result(plan: JobPlan, started: float, status: str, failure_class: str | None, message: str,
